@@ -1,0 +1,147 @@
+/**
+ * Settings from command-line flags and environment variables (a flag wins),
+ * each checked at start-up so that a wrong value stops the server with one
+ * clear line instead of surfacing later.
+ */
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Seconds a poll is held when the client names no timeout. */
+  defaultTimeout: number;
+  /** Longest hold in seconds; longer requests are clamped to it. */
+  maxTimeout: number;
+  /** Messages kept per room. */
+  retention: number;
+  /** Rooms kept by the in-memory store. */
+  maxRooms: number;
+  maxTextLength: number;
+  /** Bytes. */
+  bodyLimit: number;
+  corsOrigins: string[];
+  /** Polls held at once. */
+  capacity: number;
+  /** Seconds an idle keep-alive connection stays open. */
+  keepAliveTimeout: number;
+  /** Seconds between answering parked polls at shutdown and exiting. */
+  drainTimeout: number;
+  /** Messages per second per client address; 0 turns the limit off. */
+  postRate: number;
+  postBurst: number;
+  trustProxy: boolean | number | string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+interface Setting<K extends keyof Config> {
+  key: K;
+  flag: string;
+  env: string;
+  default: Config[K];
+  help: string;
+  parse(raw: string): Config[K];
+}
+
+function number(min: number, max: number, { integer = false, unit = '' } = {}) {
+  const pattern = integer ? /^[0-9]+$/ : /^[0-9]+(\.[0-9]+)?$/;
+  const what = `${integer ? 'a whole number' : 'a number'}${unit ? ` of ${unit}` : ''} from ${min} to ${max}`;
+  return (raw: string): number => {
+    const value = pattern.test(raw.trim()) ? Number(raw) : NaN;
+    if (!(value >= min && value <= max)) throw new ConfigError(`must be ${what}`);
+    return value;
+  };
+}
+
+const SIZE = /^([0-9]+)\s*(b|kb|mb)?$/i;
+const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
+
+function bytes(min: number, max: number) {
+  return (raw: string): number => {
+    const m = SIZE.exec(raw.trim());
+    const value = m ? Number(m[1]) * UNITS[(m[2] ?? 'b').toLowerCase()]! : NaN;
+    if (!(value >= min && value <= max)) throw new ConfigError(`must be a size from ${min} bytes to ${max / 1024} kb, such as 64kb`);
+    return value;
+  };
+}
+
+function origins(raw: string): string[] {
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const origin of list) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(`must be a comma-separated list of origins such as https://chat.example.com, or *; got "${origin}"`);
+    }
+  }
+  return list;
+}
+
+function trustProxy(raw: string): boolean | number | string {
+  const value = raw.trim();
+  if (value === 'true' || value === 'false') return value === 'true';
+  if (/^[0-9]+$/.test(value)) return Number(value);
+  if (value === '') throw new ConfigError('must be true, false, a number of hops, or addresses/subnets');
+  return value;
+}
+
+const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
+  { key: 'port', flag: 'port', env: 'PORT', default: 3000, help: 'TCP port to listen on (0 picks a free one)', parse: number(0, 65535, { integer: true }) },
+  { key: 'host', flag: 'host', env: 'HOST', default: '0.0.0.0', help: 'address to listen on', parse: (raw) => {
+    if (!/^[A-Za-z0-9.:_-]+$/.test(raw)) throw new ConfigError('must be a host name or IP address');
+    return raw;
+  } },
+  { key: 'defaultTimeout', flag: 'poll-timeout', env: 'POLL_TIMEOUT', default: 25, help: 'seconds a poll is held when the client names no timeout', parse: number(0, 3600, { unit: 'seconds' }) },
+  { key: 'maxTimeout', flag: 'poll-timeout-max', env: 'POLL_TIMEOUT_MAX', default: 60, help: 'longest hold in seconds; longer requests are clamped', parse: number(0, 3600, { unit: 'seconds' }) },
+  { key: 'capacity', flag: 'poll-capacity', env: 'POLL_CAPACITY', default: 10_000, help: 'polls held at once; past it new polls get 503', parse: number(1, 10_000_000, { integer: true }) },
+  { key: 'retention', flag: 'retention', env: 'RETENTION', default: 1000, help: 'messages kept per room', parse: number(1, 10_000_000, { integer: true }) },
+  { key: 'maxRooms', flag: 'max-rooms', env: 'MAX_ROOMS', default: 10_000, help: 'rooms kept in memory; past it the least recently posted-to room is forgotten', parse: number(1, 10_000_000, { integer: true }) },
+  { key: 'maxTextLength', flag: 'max-text-length', env: 'MAX_TEXT_LENGTH', default: 4000, help: 'longest message text, in characters (code points)', parse: number(1, 100_000, { integer: true }) },
+  { key: 'bodyLimit', flag: 'body-limit', env: 'BODY_LIMIT', default: 64 * 1024, help: 'largest POST body (b, kb or mb)', parse: bytes(1024, 1024 * 1024) },
+  { key: 'corsOrigins', flag: 'cors-origins', env: 'CORS_ORIGINS', default: [], help: 'comma-separated origins allowed to call the API from other sites, or *', parse: origins },
+  { key: 'keepAliveTimeout', flag: 'keep-alive-timeout', env: 'KEEP_ALIVE_TIMEOUT', default: 65, help: 'seconds an idle keep-alive connection stays open; above your load balancer\'s idle timeout', parse: number(1, 3600, { unit: 'seconds' }) },
+  { key: 'drainTimeout', flag: 'drain-timeout', env: 'DRAIN_TIMEOUT', default: 2, help: 'seconds of answering 503 after shutdown starts, before exiting', parse: number(0, 60, { unit: 'seconds' }) },
+  { key: 'postRate', flag: 'post-rate', env: 'POST_RATE', default: 20, help: 'messages per second per client address (0: no limit)', parse: number(0, 1_000_000, { unit: 'messages per second' }) },
+  { key: 'postBurst', flag: 'post-burst', env: 'POST_BURST', default: 40, help: 'messages a quiet client may send at once', parse: number(1, 1_000_000, { integer: true }) },
+  { key: 'trustProxy', flag: 'trust-proxy', env: 'TRUST_PROXY', default: false, help: 'which proxies\' X-Forwarded-For to believe: false, true, a hop count, or addresses', parse: trustProxy },
+];
+
+export const DEFAULTS: Config = Object.fromEntries(SETTINGS.map((s) => [s.key, s.default])) as unknown as Config;
+
+export function usage(): string {
+  const rows = SETTINGS.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(20)} ${s.help} (default: ${JSON.stringify(s.default)})`);
+  return ['Usage: npm start -- [--flag value ...]', '', '  flag                   environment          meaning', ...rows, '  --help                                      print this and exit'].join('\n');
+}
+
+/** Reads the configuration; throws ConfigError with one line saying what is wrong. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new ConfigError(`unexpected argument "${arg}" (see --help)`);
+    const [, name, inline] = m as unknown as [string, string, string | undefined];
+    if (!SETTINGS.some((s) => s.flag === name)) throw new ConfigError(`unknown flag --${name} (see --help)`);
+    if (flags.has(name)) throw new ConfigError(`--${name} is given twice`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigError(`--${name} needs a value`);
+    flags.set(name, value);
+  }
+
+  const config = { ...DEFAULTS } as Record<keyof Config, unknown>;
+  for (const setting of SETTINGS) {
+    const fromFlag = flags.get(setting.flag);
+    const raw = fromFlag ?? env[setting.env];
+    if (raw === undefined || (fromFlag === undefined && raw === '')) continue;
+    try {
+      config[setting.key] = setting.parse(raw);
+    } catch (err) {
+      const source = fromFlag !== undefined ? `--${setting.flag}` : setting.env;
+      throw new ConfigError(`${source} ${(err as Error).message}; got "${raw}"`);
+    }
+  }
+  const result = config as unknown as Config;
+  if (result.defaultTimeout > result.maxTimeout) {
+    throw new ConfigError(`--poll-timeout (${result.defaultTimeout}) must not exceed --poll-timeout-max (${result.maxTimeout})`);
+  }
+  return result;
+}

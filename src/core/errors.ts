@@ -1,0 +1,34 @@
+/**
+ * Every error code the service answers with. The HTTP layer maps each to its
+ * status in one table (src/http/errors.ts); the README lists them all.
+ */
+export type ErrorCode =
+  | 'invalid_room'
+  | 'invalid_parameter'
+  | 'invalid_json'
+  | 'invalid_body'
+  | 'invalid_author'
+  | 'invalid_text'
+  | 'invalid_client_msg_id'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'body_too_large'
+  | 'unsupported_media_type'
+  | 'rate_limited'
+  | 'over_capacity'
+  | 'shutting_down'
+  | 'store_unavailable'
+  | 'internal_error';
+
+/** An error meant for the client: its message is shown to users as is. */
+export class ChatError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** Seconds the client should wait before retrying (429, 503). */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = 'ChatError';
+  }
+}

@@ -1,0 +1,143 @@
+import { nanoid } from 'nanoid';
+import { Ring } from './ring.js';
+import type { ChangeListener, Store } from './store.js';
+import type { AppendResult, Draft, Message, RoomState, Slice } from './types.js';
+
+export interface MemoryStoreOptions {
+  /** Messages kept per room; older ones are dropped (and reported as a gap). */
+  retention: number;
+  /**
+   * Rooms kept at once. Past it the room with the oldest last post is
+   * forgotten, so that no input can grow memory without bound.
+   */
+  maxRooms: number;
+}
+
+class RoomLog {
+  head = 0;
+  readonly ring: Ring<Message>;
+  readonly byClientMsgId = new Map<string, Message>();
+  constructor(retention: number, readonly epoch: string) {
+    this.ring = new Ring(retention);
+  }
+  get oldest(): number {
+    return this.head - this.ring.size + 1;
+  }
+}
+
+// Forgotten rooms bump the generation of their hash bucket, which changes the
+// epoch of every room in that bucket: a room that starts again at seq 1 must
+// not share an epoch with its former life, and remembering each forgotten
+// room by name would be unbounded. A bucket collision costs an unneeded reset
+// for some other room's clients, never a wrong answer.
+const GENERATION_BUCKETS = 4096;
+
+function bucketOf(room: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < room.length; i++) h = Math.imul(h ^ room.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % GENERATION_BUCKETS;
+}
+
+/**
+ * Keeps each room's newest messages in a ring buffer in this process. Its
+ * epoch is new for every process, so clients of a restarted server reset.
+ */
+export class MemoryStore implements Store {
+  private readonly baseEpoch = nanoid(12);
+  private readonly generations = new Uint32Array(GENERATION_BUCKETS);
+  /** In least-recently-posted-first order, so the first key is the one to forget. */
+  private readonly rooms = new Map<string, RoomLog>();
+  private readonly listeners = new Map<string, Set<ChangeListener>>();
+
+  constructor(private readonly options: MemoryStoreOptions) {
+    for (const [name, value] of Object.entries(options)) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer`);
+    }
+  }
+
+  private epochOf(room: string): string {
+    const generation = this.generations[bucketOf(room)];
+    return generation === 0 ? this.baseEpoch : `${this.baseEpoch}.${generation}`;
+  }
+
+  private state(room: string): RoomState & { log?: RoomLog } {
+    const log = this.rooms.get(room);
+    if (!log) return { epoch: this.epochOf(room), head: 0, oldest: 0 };
+    return { epoch: log.epoch, head: log.head, oldest: log.oldest, log };
+  }
+
+  async append(room: string, draft: Draft, now: number): Promise<AppendResult> {
+    let log = this.rooms.get(room);
+    if (log && draft.clientMsgId !== undefined) {
+      const original = log.byClientMsgId.get(draft.clientMsgId);
+      if (original) return { message: original, duplicate: true };
+    }
+    if (log) {
+      this.rooms.delete(room);
+    } else {
+      log = new RoomLog(this.options.retention, this.epochOf(room));
+      if (this.rooms.size >= this.options.maxRooms) this.forgetOldestRoom();
+    }
+    this.rooms.set(room, log);
+
+    const message: Message = { seq: log.head + 1, id: nanoid(), room, author: draft.author, text: draft.text, ts: now };
+    if (draft.clientMsgId !== undefined) {
+      message.clientMsgId = draft.clientMsgId;
+      log.byClientMsgId.set(draft.clientMsgId, message);
+    }
+    log.head = message.seq;
+    const dropped = log.ring.push(message);
+    if (dropped?.clientMsgId !== undefined) log.byClientMsgId.delete(dropped.clientMsgId);
+
+    const listeners = this.listeners.get(room);
+    if (listeners) for (const listener of listeners) listener(message.seq);
+    return { message, duplicate: false };
+  }
+
+  private forgetOldestRoom(): void {
+    const oldest = this.rooms.keys().next();
+    if (oldest.done) return;
+    this.rooms.delete(oldest.value);
+    const bucket = bucketOf(oldest.value);
+    this.generations[bucket] = this.generations[bucket]! + 1;
+  }
+
+  async readAfter(room: string, after: number, limit: number): Promise<Slice> {
+    const { log, ...state } = this.state(room);
+    if (!log || after >= log.head) return { ...state, messages: [] };
+    const from = Math.max(after + 1, state.oldest) - state.oldest;
+    return { ...state, messages: log.ring.slice(from, from + limit) };
+  }
+
+  async readBefore(room: string, before: number, limit: number): Promise<Slice> {
+    const { log, ...state } = this.state(room);
+    if (!log) return { ...state, messages: [] };
+    const to = Math.min(before, log.head + 1) - state.oldest;
+    return { ...state, messages: log.ring.slice(to - limit, to) };
+  }
+
+  async readTail(room: string, limit: number): Promise<Slice> {
+    return this.readBefore(room, Number.MAX_SAFE_INTEGER, limit);
+  }
+
+  async info(room: string): Promise<RoomState> {
+    const { log: _log, ...state } = this.state(room);
+    return state;
+  }
+
+  async subscribe(room: string, listener: ChangeListener): Promise<() => void> {
+    let set = this.listeners.get(room);
+    if (!set) this.listeners.set(room, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.listeners.get(room) === set) this.listeners.delete(room);
+    };
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+  }
+}

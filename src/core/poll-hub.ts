@@ -1,0 +1,318 @@
+import { afterAnswer, tailAnswer, timeoutAnswer, type Outcome, type PollAnswer } from './answer.js';
+import { ChatError } from './errors.js';
+import type { Store } from './store.js';
+
+/** A long poll: wait for messages after `after` in `room`. */
+export interface PollRequest {
+  room: string;
+  after: number;
+  /** The epoch the client's cursor belongs to; absent trusts `after` as is. */
+  epoch?: string;
+  limit: number;
+  /** How long to hold the poll when nothing is new; 0 answers at once. */
+  timeoutMs: number;
+}
+
+/** Receives a poll's answer, or the error that ended it; called at most once. */
+export type Deliver = (result: PollAnswer | Error) => void;
+
+/** Counts what the hub does, for metrics; every method is optional to implement cheaply. */
+export interface HubObserver {
+  /** `count` polls were answered with `outcome`. */
+  answered(outcome: Outcome, count: number): void;
+  /** A wake-up signal took `seconds` to turn into answers for a group of polls. */
+  woke(seconds: number): void;
+}
+
+export interface PollHubOptions {
+  /** Polls held (or being read for) at once; past it a new poll is refused. */
+  capacity: number;
+  /** Seconds a refused client is told to wait. */
+  retryAfter: number;
+  observer?: HubObserver;
+}
+
+/** A started poll, as its caller sees it. */
+export interface Poll {
+  /** The client went away: forget the poll at once. Harmless after the answer. */
+  cancel(): void;
+}
+
+/** Parked polls of one room that share a cursor, and so share one answer. */
+interface Group {
+  readonly key: string;
+  readonly after: number;
+  readonly epoch: string | undefined;
+  readonly limit: number;
+  readonly waiters: Set<Waiter>;
+  /** Built on first use: every poll of the group that times out gets the same bytes. */
+  timeout?: PollAnswer;
+}
+
+interface Waiter extends Poll {
+  readonly entry: RoomEntry;
+  readonly deliver: Deliver;
+  done: boolean;
+  group?: Group;
+  timer?: NodeJS.Timeout;
+  /** The store's epoch when the poll parked, for its timeout answer. */
+  epoch: string;
+}
+
+/** A room with polls in flight; exists only while it has some. */
+interface RoomEntry {
+  readonly room: string;
+  readonly groups: Map<string, Group>;
+  /** Polls started and not yet answered or cancelled. */
+  users: number;
+  /** Newest head any change signal reported. */
+  signaled: number;
+  /** When the first signal not yet flushed arrived (for the wake-up latency). */
+  signaledAt: number;
+  /** Resolves when the store's change signal for the room is active. */
+  readonly ready: Promise<void>;
+  unsubscribe?: () => void;
+  released: boolean;
+  scheduled: boolean;
+  flushing: boolean;
+  flushAgain: boolean;
+}
+
+/**
+ * Where polls are parked, woken and answered.
+ *
+ * A poll reads the store once; if nothing is new it parks in its room, in the
+ * group of polls at the same cursor. The store's change signal marks the room
+ * and schedules one flush for the next turn of the event loop, so messages
+ * posted in the same tick go out in one answer. The flush reads the store once
+ * per group and hands the same answer (serialized once) to all of its polls.
+ * A poll leaves its group the moment it is answered, times out or is
+ * cancelled, taking its timer with it; a room with no polls is forgotten and
+ * its change signal stopped.
+ */
+export class PollHub {
+  private readonly rooms = new Map<string, RoomEntry>();
+  private active = 0;
+  private parkedCount = 0;
+  private closing = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: PollHubOptions,
+  ) {}
+
+  /** Polls currently held waiting for a message. */
+  get parked(): number {
+    return this.parkedCount;
+  }
+
+  /**
+   * Starts a poll. `deliver` is called exactly once with its answer (or the
+   * error that ended it), unless `cancel` is called first.
+   * Throws `over_capacity` or `shutting_down` synchronously.
+   */
+  poll(request: PollRequest, deliver: Deliver): Poll {
+    if (this.closing) throw new ChatError('shutting_down', 'server is shutting down', this.options.retryAfter);
+    if (this.active >= this.options.capacity) {
+      throw new ChatError('over_capacity', 'too many polls in progress; retry later', this.options.retryAfter);
+    }
+    this.active++;
+    const entry = this.acquire(request.room);
+    const waiter: Waiter = {
+      entry,
+      deliver,
+      done: false,
+      epoch: '',
+      cancel: () => this.settle(waiter),
+    };
+    this.start(waiter, request).catch((err: unknown) => this.fail(waiter, err));
+    return waiter;
+  }
+
+  private async start(waiter: Waiter, request: PollRequest): Promise<void> {
+    const { entry } = waiter;
+    await entry.ready;
+    if (waiter.done) return;
+    const { answer, epoch } = await this.resolve(request.room, request.after, request.epoch, request.limit);
+    if (waiter.done) return;
+    if (answer) return this.answer(waiter, answer);
+    waiter.epoch = epoch;
+    if (request.timeoutMs === 0 || this.closing) {
+      return this.answer(waiter, timeoutAnswer(request.room, epoch, request.after));
+    }
+    this.park(waiter, request);
+    // A signal that arrived while the store was being read found no poll to
+    // wake; the head it reported tells whether this one has missed something.
+    if (entry.signaled > request.after) this.schedule(entry);
+  }
+
+  /** Reads what a cursor should get now: an answer, or nothing yet (with the store's epoch). */
+  private async resolve(
+    room: string,
+    after: number,
+    epoch: string | undefined,
+    limit: number,
+  ): Promise<{ answer?: PollAnswer; epoch: string }> {
+    const slice = await this.store.readAfter(room, after, limit);
+    if ((epoch !== undefined && epoch !== slice.epoch) || after > slice.head) {
+      const tail = await this.store.readTail(room, limit);
+      return { answer: tailAnswer(room, tail, true), epoch: tail.epoch };
+    }
+    return { answer: afterAnswer(room, after, slice), epoch: slice.epoch };
+  }
+
+  private park(waiter: Waiter, request: PollRequest): void {
+    const { groups } = waiter.entry;
+    const key = `${request.after}:${request.limit}:${request.epoch ?? ''}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = { key, after: request.after, epoch: request.epoch, limit: request.limit, waiters: new Set() };
+      groups.set(key, group);
+    }
+    group.waiters.add(waiter);
+    waiter.group = group;
+    waiter.timer = setTimeout(() => this.expire(waiter), request.timeoutMs);
+    this.parkedCount++;
+  }
+
+  private expire(waiter: Waiter): void {
+    const group = waiter.group;
+    if (!group) return;
+    group.timeout ??= timeoutAnswer(waiter.entry.room, waiter.epoch, group.after);
+    this.answer(waiter, group.timeout);
+  }
+
+  /** Ends a poll's life in the hub: unparks it and releases its room. False if it had already ended. */
+  private settle(waiter: Waiter): boolean {
+    if (waiter.done) return false;
+    waiter.done = true;
+    this.active--;
+    const group = waiter.group;
+    if (group) {
+      clearTimeout(waiter.timer);
+      group.waiters.delete(waiter);
+      if (group.waiters.size === 0) waiter.entry.groups.delete(group.key);
+      waiter.group = undefined;
+      this.parkedCount--;
+    }
+    this.release(waiter.entry);
+    return true;
+  }
+
+  private answer(waiter: Waiter, answer: PollAnswer): void {
+    if (!this.settle(waiter)) return;
+    this.options.observer?.answered(answer.outcome, 1);
+    waiter.deliver(answer);
+  }
+
+  private fail(waiter: Waiter, err: unknown): void {
+    if (this.settle(waiter)) waiter.deliver(err instanceof Error ? err : new Error(String(err)));
+  }
+
+  private acquire(room: string): RoomEntry {
+    const existing = this.rooms.get(room);
+    if (existing) {
+      existing.users++;
+      return existing;
+    }
+    const entry: RoomEntry = {
+      room,
+      groups: new Map(),
+      users: 1,
+      signaled: 0,
+      signaledAt: 0,
+      released: false,
+      scheduled: false,
+      flushing: false,
+      flushAgain: false,
+      ready: this.store
+        .subscribe(room, (head) => this.signal(entry, head))
+        .then((unsubscribe) => {
+          if (entry.released) unsubscribe();
+          else entry.unsubscribe = unsubscribe;
+        }),
+    };
+    // A failed subscription fails the polls waiting on it; the next poll of
+    // the room must try again rather than inherit the failure.
+    entry.ready.catch(() => {
+      if (this.rooms.get(room) === entry) this.rooms.delete(room);
+      entry.released = true;
+    });
+    this.rooms.set(room, entry);
+    return entry;
+  }
+
+  private release(entry: RoomEntry): void {
+    if (--entry.users > 0 || entry.released) return;
+    entry.released = true;
+    if (this.rooms.get(entry.room) === entry) this.rooms.delete(entry.room);
+    entry.unsubscribe?.();
+  }
+
+  private signal(entry: RoomEntry, head: number): void {
+    if (head > entry.signaled) entry.signaled = head;
+    if (entry.groups.size > 0) this.schedule(entry);
+  }
+
+  private schedule(entry: RoomEntry): void {
+    if (entry.scheduled) return;
+    entry.scheduled = true;
+    entry.signaledAt = performance.now();
+    setImmediate(() => void this.flush(entry));
+  }
+
+  /** Answers every group of the room that the signals say is behind, one store read per group. */
+  private async flush(entry: RoomEntry): Promise<void> {
+    entry.scheduled = false;
+    if (entry.flushing) {
+      entry.flushAgain = true;
+      return;
+    }
+    entry.flushing = true;
+    try {
+      do {
+        entry.flushAgain = false;
+        const since = entry.signaledAt;
+        const behind = [...entry.groups.values()].filter((group) => group.after < entry.signaled);
+        await Promise.all(behind.map((group) => this.wake(entry, group, since)));
+      } while (entry.flushAgain);
+    } finally {
+      entry.flushing = false;
+    }
+  }
+
+  private async wake(entry: RoomEntry, group: Group, since: number): Promise<void> {
+    let answer: PollAnswer | undefined;
+    try {
+      ({ answer } = await this.resolve(entry.room, group.after, group.epoch, group.limit));
+    } catch (err) {
+      for (const waiter of group.waiters) this.fail(waiter, err);
+      return;
+    }
+    if (!answer || group.waiters.size === 0) return;
+    const count = group.waiters.size;
+    for (const waiter of group.waiters) {
+      if (this.settle(waiter)) waiter.deliver(answer);
+    }
+    this.options.observer?.answered(answer.outcome, count);
+    this.options.observer?.woke((performance.now() - since) / 1000);
+  }
+
+  /**
+   * Stops taking polls and answers every parked one at once as if its timeout
+   * fired, so that clients reconnect elsewhere. Returns how many were answered.
+   */
+  close(): number {
+    this.closing = true;
+    let answered = 0;
+    for (const entry of [...this.rooms.values()]) {
+      for (const group of [...entry.groups.values()]) {
+        for (const waiter of group.waiters) {
+          this.expire(waiter);
+          answered++;
+        }
+      }
+    }
+    return answered;
+  }
+}

@@ -1,0 +1,82 @@
+import type { AppendResult, Draft, RoomState, Slice } from './types.js';
+
+/** Called with a room's new head seq after messages were appended to it. */
+export type ChangeListener = (head: number) => void;
+
+/**
+ * Where messages live. Every implementation (in memory, SQLite, Redis) keeps
+ * this contract; the shared store-contract tests check it.
+ *
+ * Rooms:
+ * - A room exists once a message is appended to it. Reading a room that has
+ *   none answers an empty slice (head 0, oldest 0) and stores nothing.
+ * - Room names reach the store already validated.
+ *
+ * Sequence and epoch:
+ * - `append` gives a room's messages seq 1, 2, 3, … with no gap and no reuse,
+ *   in the order the appends commit, also when many callers (or many
+ *   processes sharing the store) append at once.
+ * - The epoch names one lifetime of the sequences. It changes whenever a seq
+ *   could be handed out again (memory lost, data wiped) and only then; an
+ *   epoch read while a room was empty stays valid after its first message.
+ *   Every result carries the epoch current when it was read.
+ *
+ * Retention:
+ * - A store keeps at least the newest message of every room it keeps and may
+ *   drop older ones (oldest first) to honour its retention. Dropped messages
+ *   are never returned again; `oldest` says where the retained run starts.
+ *
+ * Durability:
+ * - When `append` resolves, the message is as durable as the store promises
+ *   (in memory: for the process lifetime) and will be returned by every read
+ *   that starts afterwards, from any process sharing the store.
+ *
+ * Idempotency:
+ * - `append` with a `clientMsgId` already accepted in the same room (while
+ *   that message is retained, at least) stores nothing, signals nobody and
+ *   resolves to the original message with `duplicate: true`.
+ *
+ * Change signal:
+ * - `subscribe(room, listener)` resolves once the subscription is active: an
+ *   append that commits after that point calls the listener with a head at
+ *   least as new as that append's seq. A listener may be called with a head it
+ *   has seen before or with several appends folded into one call; it must not
+ *   assume one call per message. The caller reads the store to learn what is
+ *   new, so a late or merged signal costs a read, never a message.
+ *
+ * Errors: a store that cannot answer (connection lost, disk failure) rejects
+ * with `StoreUnavailableError`; it never answers with partial data.
+ */
+export interface Store {
+  /** Stores a message at the room's next seq (or finds its duplicate). */
+  append(room: string, draft: Draft, now: number): Promise<AppendResult>;
+
+  /** Messages with seq > `after`, oldest first, at most `limit`. */
+  readAfter(room: string, after: number, limit: number): Promise<Slice>;
+
+  /** Messages with seq < `before`: the newest `limit` of them, oldest first. */
+  readBefore(room: string, before: number, limit: number): Promise<Slice>;
+
+  /** The room's newest `limit` messages, oldest first. */
+  readTail(room: string, limit: number): Promise<Slice>;
+
+  /** The room's position without reading messages. */
+  info(room: string): Promise<RoomState>;
+
+  /** Starts change signals for `room`; resolves to the function that stops them. */
+  subscribe(room: string, listener: ChangeListener): Promise<() => void>;
+
+  /** Resolves when the store can serve reads and appends; rejects otherwise. */
+  ping(): Promise<void>;
+
+  /** Releases connections and files. No call may follow. */
+  close(): Promise<void>;
+}
+
+/** The store cannot answer now; the request may succeed later. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}

@@ -1,0 +1,43 @@
+/** A chat message as stored and as sent on the wire. */
+export interface Message {
+  /** 1 for a room's first message, then +1 for each: no gaps, no reuse. */
+  seq: number;
+  /** Server-generated unique id. */
+  id: string;
+  room: string;
+  author: string;
+  text: string;
+  /** Server time of acceptance, ms since the Unix epoch. */
+  ts: number;
+  /** Echoed when the sender supplied one. */
+  clientMsgId?: string;
+}
+
+/** What a sender supplies; already validated when it reaches a store. */
+export interface Draft {
+  author: string;
+  text: string;
+  clientMsgId?: string;
+}
+
+export interface AppendResult {
+  message: Message;
+  /** True when `clientMsgId` matched an earlier message, which is returned instead. */
+  duplicate: boolean;
+}
+
+/** A room's position, all read at one instant. */
+export interface RoomState {
+  /** Names the lifetime of the room's sequence; see Store.epoch semantics. */
+  epoch: string;
+  /** Newest seq, 0 when the room has no messages. */
+  head: number;
+  /** Oldest retained seq, 0 when none is retained. */
+  oldest: number;
+}
+
+/** Messages read from a room, with the room's state at the same instant. */
+export interface Slice extends RoomState {
+  /** Oldest first. */
+  messages: Message[];
+}

@@ -1,0 +1,86 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import { ChatError, type ErrorCode } from '../core/errors.js';
+import { StoreUnavailableError } from '../core/store.js';
+import { sendJson } from './respond.js';
+
+/** The HTTP status of every error code: the one place that says it. */
+export const STATUS: Record<ErrorCode, number> = {
+  invalid_room: 400,
+  invalid_parameter: 400,
+  invalid_json: 400,
+  invalid_body: 400,
+  invalid_author: 400,
+  invalid_text: 400,
+  invalid_client_msg_id: 400,
+  not_found: 404,
+  method_not_allowed: 405,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  over_capacity: 503,
+  shutting_down: 503,
+  store_unavailable: 503,
+  internal_error: 500,
+};
+
+/** Seconds a client is told to wait after a store failure. */
+const STORE_RETRY_AFTER = 2;
+
+export type Logger = (message: string, err?: unknown) => void;
+
+/** What body-parser reports, by its `type` field. */
+function fromBodyParser(err: { type?: unknown; message?: string; status?: number }): ChatError | undefined {
+  switch (err.type) {
+    case 'entity.too.large':
+      return new ChatError('body_too_large', 'request body is larger than this server accepts');
+    case 'entity.parse.failed':
+      return new ChatError('invalid_json', 'request body is not valid JSON');
+    case 'charset.unsupported':
+    case 'encoding.unsupported':
+      return new ChatError('unsupported_media_type', err.message ?? 'unsupported body encoding');
+    case 'parameters.too.many':
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+      return new ChatError('invalid_body', err.message ?? 'malformed request body');
+    default:
+      return undefined;
+  }
+}
+
+/** Turns anything thrown into the error a client is shown; unexpected ones are logged. */
+export function toChatError(err: unknown, log: Logger): ChatError {
+  if (err instanceof ChatError) return err;
+  if (err instanceof StoreUnavailableError) {
+    log('store unavailable', err);
+    return new ChatError('store_unavailable', 'message store is unavailable; retry later', STORE_RETRY_AFTER);
+  }
+  if (typeof err === 'object' && err !== null) {
+    const known = fromBodyParser(err as { type?: unknown });
+    if (known) return known;
+  }
+  log('unexpected error', err);
+  return new ChatError('internal_error', 'internal server error');
+}
+
+export function sendError(res: Response, err: ChatError, extraHeaders?: Record<string, string>): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (err.retryAfter !== undefined) res.setHeader('Retry-After', String(err.retryAfter));
+  if (extraHeaders) for (const [name, value] of Object.entries(extraHeaders)) res.setHeader(name, value);
+  sendJson(res, STATUS[err.code], { error: { code: err.code, message: err.message } });
+}
+
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err, _req, res, _next) => {
+    sendError(res, toChatError(err, log));
+  };
+}
+
+/** For a known path asked with a method it does not serve. */
+export function methodNotAllowed(allow: string) {
+  return (_req: unknown, res: Response): void => {
+    sendError(res, new ChatError('method_not_allowed', `this path accepts ${allow}`), { Allow: allow });
+  };
+}

@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ChatObserver } from '../core/chat.js';
+import type { Outcome } from '../core/answer.js';
+
+/**
+ * The service's Prometheus metrics, in a registry of their own so that two
+ * servers in one process (as in tests) never share counters.
+ */
+export class Metrics implements ChatObserver {
+  readonly registry = new Registry();
+  private readonly accepted_: Counter;
+  private readonly answers: Counter<'outcome'>;
+  private readonly wakeLatency: Histogram;
+
+  /** `parked` is read at scrape time, so holding a poll costs the metrics nothing. */
+  constructor(parked: () => number, { processMetrics = true } = {}) {
+    new Gauge({
+      name: 'chat_parked_polls',
+      help: 'Polls currently held waiting for a message',
+      registers: [this.registry],
+      collect() {
+        this.set(parked());
+      },
+    });
+    this.accepted_ = new Counter({
+      name: 'chat_messages_accepted_total',
+      help: 'Messages stored (duplicates of an earlier clientMsgId not counted)',
+      registers: [this.registry],
+    });
+    this.answers = new Counter({
+      name: 'chat_poll_answers_total',
+      help: 'Answers to polls, joins and history pages, by outcome',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
+    for (const outcome of ['data', 'timeout', 'reset', 'gap'] satisfies Outcome[]) this.answers.inc({ outcome }, 0);
+    this.wakeLatency = new Histogram({
+      name: 'chat_wakeup_latency_seconds',
+      help: 'From a change signal to the answers of the polls it woke, once per group of polls at one cursor',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [this.registry],
+    });
+    if (processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  accepted(): void {
+    this.accepted_.inc();
+  }
+
+  answered(outcome: Outcome, count: number): void {
+    this.answers.inc({ outcome }, count);
+  }
+
+  woke(seconds: number): void {
+    this.wakeLatency.observe(seconds);
+  }
+}

@@ -1,0 +1,66 @@
+import { ChatError } from '../core/errors.js';
+
+export interface PollParams {
+  after?: number;
+  before?: number;
+  epoch?: string;
+  limit: number;
+  timeoutMs: number;
+}
+
+export interface PollLimits {
+  /** Seconds a poll is held when the client names no timeout. */
+  defaultTimeout: number;
+  /** Longest hold in seconds; longer requests are clamped to it. */
+  maxTimeout: number;
+}
+
+export const DEFAULT_LIMIT = 100;
+export const MAX_LIMIT = 1000;
+const MAX_EPOCH_LENGTH = 128;
+
+const DIGITS = /^[0-9]{1,16}$/;
+const SECONDS = /^[0-9]{1,9}(\.[0-9]{1,9})?$/;
+
+function bad(message: string): ChatError {
+  return new ChatError('invalid_parameter', message);
+}
+
+/** One value of a query parameter; absent is undefined, repeated is an error. */
+function single(query: Record<string, unknown>, name: string): string | undefined {
+  const value = query[name];
+  if (value === undefined || typeof value === 'string') return value;
+  throw bad(`"${name}" must be given once`);
+}
+
+function integer(query: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
+  const raw = single(query, name);
+  if (raw === undefined) return undefined;
+  const value = DIGITS.test(raw) ? Number(raw) : NaN;
+  if (!(value >= min && value <= max)) throw bad(`"${name}" must be a whole number from ${min} to ${max}`);
+  return value;
+}
+
+/**
+ * Reads the long poll's query: decimal digits only for numbers, each known
+ * parameter at most once; unknown parameters (cache busters) are ignored.
+ */
+export function pollParams(query: Record<string, unknown>, limits: PollLimits): PollParams {
+  const after = integer(query, 'after', 0, Number.MAX_SAFE_INTEGER);
+  const before = integer(query, 'before', 0, Number.MAX_SAFE_INTEGER);
+  if (after !== undefined && before !== undefined) throw bad('"after" and "before" cannot be used together');
+  const limit = integer(query, 'limit', 1, MAX_LIMIT) ?? DEFAULT_LIMIT;
+
+  const epoch = single(query, 'epoch');
+  if (epoch !== undefined && (epoch.length === 0 || epoch.length > MAX_EPOCH_LENGTH)) {
+    throw bad(`"epoch" must be 1-${MAX_EPOCH_LENGTH} characters, as received from the server`);
+  }
+
+  const rawTimeout = single(query, 'timeout');
+  let timeout = limits.defaultTimeout;
+  if (rawTimeout !== undefined) {
+    if (!SECONDS.test(rawTimeout)) throw bad('"timeout" must be a number of seconds such as 25 or 0.5');
+    timeout = Math.min(Number(rawTimeout), limits.maxTimeout);
+  }
+  return { after, before, epoch, limit, timeoutMs: Math.round(timeout * 1000) };
+}

@@ -1,0 +1,14 @@
+/** The library surface: build the chat into another program or Express app. */
+export { Chat, type ChatObserver, type ChatOptions } from './core/chat.js';
+export { ChatError, type ErrorCode } from './core/errors.js';
+export { MemoryStore, type MemoryStoreOptions } from './core/memory-store.js';
+export { StoreUnavailableError, type ChangeListener, type Store } from './core/store.js';
+export type { AppendResult, Draft, Message, RoomState, Slice } from './core/types.js';
+export { PollAnswer, type Outcome, type PollBody } from './core/answer.js';
+export type { Deliver, Poll, PollRequest } from './core/poll-hub.js';
+export { createChatRouter, type ChatRouterOptions } from './http/router.js';
+export { createApp, type AppOptions } from './http/app.js';
+export { Metrics } from './http/metrics.js';
+export { STATUS } from './http/errors.js';
+export { DEFAULTS, loadConfig, type Config } from './config.js';
+export { startServer, type RunningServer } from './server.js';

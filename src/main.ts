@@ -1,0 +1,61 @@
+import { ConfigError, loadConfig, usage } from './config.js';
+import { consoleLog, startServer } from './server.js';
+
+/** Exit code for a configuration or start-up error, as most Unix tools use for usage errors. */
+const EXIT_CONFIG = 2;
+/** Past the drain, how long shutdown may take before the process gives up on it. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(usage());
+    return;
+  }
+
+  let config;
+  try {
+    config = loadConfig(argv, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`config error: ${err.message}`);
+    process.exit(EXIT_CONFIG);
+  }
+
+  let running;
+  try {
+    running = await startServer(config);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : String(err);
+    console.error(`cannot listen on ${config.host}:${config.port}: ${reason}`);
+    process.exit(EXIT_CONFIG);
+  }
+  // A wildcard address is not somewhere a browser can go; name the local host instead.
+  const url = running.url.replace(/\/\/(0\.0\.0\.0|\[::\])/, '//localhost');
+  consoleLog(`chat server listening on ${running.url}: open ${url}/ in a browser`);
+
+  const stop = (signal: string): void => {
+    if (process.exitCode !== undefined) {
+      consoleLog(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    process.exitCode = 0;
+    consoleLog(`${signal} received`);
+    setTimeout(() => {
+      consoleLog('shutdown took too long: exiting');
+      process.exit(1);
+    }, config.drainTimeout * 1000 + SHUTDOWN_GRACE_MS).unref();
+    running.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        consoleLog('shutdown failed', err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+await main();

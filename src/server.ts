@@ -1,0 +1,98 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from './config.js';
+import { Chat } from './core/chat.js';
+import { MemoryStore } from './core/memory-store.js';
+import type { Store } from './core/store.js';
+import { createApp } from './http/app.js';
+import type { Logger } from './http/errors.js';
+import { Metrics } from './http/metrics.js';
+
+/** Seconds a client refused for capacity or shutdown is told to wait. */
+const RETRY_AFTER = 2;
+
+export interface RunningServer {
+  readonly url: string;
+  readonly server: Server;
+  readonly chat: Chat;
+  readonly metrics: Metrics;
+  /**
+   * Answers every parked poll at once, answers 503 for `drainTimeout`
+   * seconds, then closes every connection and the store.
+   */
+  shutdown(): Promise<void>;
+}
+
+export interface ServerParts {
+  /** Defaults to an in-memory store built from the config. */
+  store?: Store;
+  log?: Logger;
+  /** Default process metrics (CPU, memory, event loop) in /metrics; default true. */
+  processMetrics?: boolean;
+}
+
+export const consoleLog: Logger = (message, err) => {
+  if (err === undefined) console.error(message);
+  else console.error(message, err);
+};
+
+/** Builds the service from its config and starts listening. */
+export async function startServer(config: Config, parts: ServerParts = {}): Promise<RunningServer> {
+  const log = parts.log ?? consoleLog;
+  const store = parts.store ?? new MemoryStore({ retention: config.retention, maxRooms: config.maxRooms });
+  let chat: Chat | undefined;
+  const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics });
+  chat = new Chat(store, { maxTextLength: config.maxTextLength, capacity: config.capacity, retryAfter: RETRY_AFTER, observer: metrics });
+
+  const app = createApp(chat, {
+    defaultTimeout: config.defaultTimeout,
+    maxTimeout: config.maxTimeout,
+    bodyLimit: config.bodyLimit,
+    corsOrigins: config.corsOrigins,
+    postRate: config.postRate > 0 ? { perSecond: config.postRate, burst: config.postBurst } : undefined,
+    metrics,
+    trustProxy: config.trustProxy,
+    log,
+  });
+
+  const keepAliveMs = config.keepAliveTimeout * 1000;
+  const server = createServer(
+    {
+      // A load balancer reuses idle connections; if Node closed one first the
+      // balancer would see a reset, so Node must keep them longer than it does.
+      keepAliveTimeout: keepAliveMs,
+      // Node measures these from a request's first byte: they bound slow
+      // uploads and headers, and never cut a poll already received.
+      headersTimeout: keepAliveMs + 1000,
+      requestTimeout: Math.max(300_000, keepAliveMs + 2000),
+    },
+    app,
+  );
+  // No inactivity timeout on sockets: a parked poll is silent by design.
+  server.setTimeout(0);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (closing ??= (async () => {
+      const answered = chat.shutdown();
+      log(`shutting down: answered ${answered} parked poll(s); answering 503 for ${config.drainTimeout} s`);
+      await sleep(config.drainTimeout * 1000);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await store.close();
+    })());
+
+  return { url: `http://${host}:${address.port}`, server, chat, metrics, shutdown };
+}

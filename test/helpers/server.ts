@@ -1,0 +1,28 @@
+import { DEFAULTS, type Config } from '../../src/config.js';
+import type { Store } from '../../src/core/store.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export interface TestServer extends RunningServer {
+  /** Base URL such as http://127.0.0.1:40123, no trailing slash. */
+  readonly baseUrl: string;
+  /** Stops at once (no drain), closing every connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * A real server listening on a free loopback port, with the defaults a user
+ * gets except no drain, no posting limit and quiet logs (collected in `logs`).
+ */
+export async function startTestServer(
+  overrides: Partial<Config> = {},
+  parts: { store?: Store } = {},
+): Promise<TestServer & { logs: string[] }> {
+  const logs: string[] = [];
+  const config: Config = { ...DEFAULTS, host: '127.0.0.1', port: 0, drainTimeout: 0, postRate: 0, ...overrides };
+  const running = await startServer(config, {
+    ...parts,
+    processMetrics: false,
+    log: (message, err) => logs.push(err === undefined ? message : `${message}: ${String(err)}`),
+  });
+  return { ...running, baseUrl: running.url, close: () => running.shutdown(), logs };
+}
