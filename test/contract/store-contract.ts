@@ -1,0 +1,146 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/core/store.js';
+import type { Draft } from '../../src/core/types.js';
+
+/** Builds a fresh, empty store keeping `retention` messages per room. */
+export type StoreFactory = (options: { retention: number }) => Promise<Store>;
+
+const draft = (text: string, extra: Partial<Draft> = {}): Draft => ({ author: 'ann', text, ...extra });
+
+/**
+ * The Store contract (src/core/store.ts), written once and run against
+ * every implementation.
+ */
+export function storeContract(name: string, factory: StoreFactory): void {
+  describe(`${name} store contract`, () => {
+    const open: Store[] = [];
+    const make = async (retention = 100): Promise<Store> => {
+      const store = await factory({ retention });
+      open.push(store);
+      return store;
+    };
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+    });
+
+    it('answers an empty room with head 0, oldest 0 and no messages', async () => {
+      const store = await make();
+      const info = await store.info('empty');
+      expect(info).toMatchObject({ head: 0, oldest: 0 });
+      expect(typeof info.epoch).toBe('string');
+      expect(await store.readAfter('empty', 0, 10)).toMatchObject({ head: 0, oldest: 0, messages: [] });
+      expect(await store.readBefore('empty', 5, 10)).toMatchObject({ messages: [] });
+      expect(await store.readTail('empty', 10)).toMatchObject({ messages: [] });
+    });
+
+    it('gives seq 1, 2, 3 … and stores messages exactly as sent', async () => {
+      const store = await make();
+      const texts = ['first', '  spaced  \n\tline', '日本語 👋🏽 e\u0301 مرحبا'];
+      const seqs = [];
+      for (const [i, text] of texts.entries()) {
+        const { message, duplicate } = await store.append('r', draft(text), 1000 + i);
+        expect(duplicate).toBe(false);
+        expect(message).toMatchObject({ room: 'r', author: 'ann', text, ts: 1000 + i });
+        expect(typeof message.id).toBe('string');
+        seqs.push(message.seq);
+      }
+      expect(seqs).toEqual([1, 2, 3]);
+      const slice = await store.readAfter('r', 0, 10);
+      expect(slice.messages.map((m) => m.text)).toEqual(texts);
+      expect(slice).toMatchObject({ head: 3, oldest: 1 });
+      expect(new Set(slice.messages.map((m) => m.id)).size).toBe(3);
+    });
+
+    it('keeps rooms apart', async () => {
+      const store = await make();
+      await store.append('a', draft('a1'), 1);
+      await store.append('b', draft('b1'), 1);
+      await store.append('a', draft('a2'), 1);
+      expect((await store.readAfter('a', 0, 10)).messages.map((m) => [m.seq, m.text])).toEqual([
+        [1, 'a1'],
+        [2, 'a2'],
+      ]);
+      expect((await store.info('b')).head).toBe(1);
+      expect((await store.info('A')).head).toBe(0);
+    });
+
+    it('reads after a seq, oldest first, at most limit', async () => {
+      const store = await make();
+      for (let i = 1; i <= 10; i++) await store.append('r', draft(`m${i}`), i);
+      expect((await store.readAfter('r', 3, 4)).messages.map((m) => m.seq)).toEqual([4, 5, 6, 7]);
+      expect((await store.readAfter('r', 8, 100)).messages.map((m) => m.seq)).toEqual([9, 10]);
+      expect((await store.readAfter('r', 10, 100)).messages).toEqual([]);
+      expect((await store.readAfter('r', 50, 100)).messages).toEqual([]);
+    });
+
+    it('reads before a seq: the newest limit of them, oldest first', async () => {
+      const store = await make();
+      for (let i = 1; i <= 10; i++) await store.append('r', draft(`m${i}`), i);
+      expect((await store.readBefore('r', 8, 3)).messages.map((m) => m.seq)).toEqual([5, 6, 7]);
+      expect((await store.readBefore('r', 3, 10)).messages.map((m) => m.seq)).toEqual([1, 2]);
+      expect((await store.readBefore('r', 1, 10)).messages).toEqual([]);
+      expect((await store.readBefore('r', 1000, 2)).messages.map((m) => m.seq)).toEqual([9, 10]);
+      expect((await store.readTail('r', 3)).messages.map((m) => m.seq)).toEqual([8, 9, 10]);
+    });
+
+    it('drops the oldest messages past its retention and says where the retained run starts', async () => {
+      const store = await make(3);
+      for (let i = 1; i <= 7; i++) await store.append('r', draft(`m${i}`), i);
+      const slice = await store.readAfter('r', 0, 100);
+      expect(slice.messages.map((m) => m.seq)).toEqual([5, 6, 7]);
+      expect(slice).toMatchObject({ head: 7, oldest: 5 });
+      expect((await store.readBefore('r', 6, 100)).messages.map((m) => m.seq)).toEqual([5]);
+      expect(await store.info('r')).toMatchObject({ head: 7, oldest: 5 });
+    });
+
+    it('returns the original for a repeated clientMsgId, storing and signalling nothing', async () => {
+      const store = await make();
+      const first = await store.append('r', draft('hello', { clientMsgId: 'k1' }), 1);
+      expect(first.message.clientMsgId).toBe('k1');
+      const heads: number[] = [];
+      const stop = await store.subscribe('r', (head) => heads.push(head));
+      const again = await store.append('r', draft('different text', { clientMsgId: 'k1' }), 2);
+      expect(again).toEqual({ message: first.message, duplicate: true });
+      expect((await store.info('r')).head).toBe(1);
+      const other = await store.append('other', draft('x', { clientMsgId: 'k1' }), 3);
+      expect(other.duplicate).toBe(false);
+      stop();
+      expect(heads).toEqual([]);
+    });
+
+    it('keeps the epoch handed out for an empty room once the room has messages', async () => {
+      const store = await make();
+      const before = (await store.info('fresh')).epoch;
+      const { message } = await store.append('fresh', draft('x'), 1);
+      expect((await store.readAfter('fresh', 0, 10)).epoch).toBe(before);
+      expect((await store.readTail('fresh', 10)).epoch).toBe(before);
+      expect(message.seq).toBe(1);
+    });
+
+    it('gives gap-free seqs to concurrent appends', async () => {
+      const store = await make(1000);
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => store.append('r', draft(`m${i}`), i)));
+      expect(results.map((r) => r.message.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    });
+
+    it('signals a subscribed room with a head at least as new as each append, until unsubscribed', async () => {
+      const store = await make();
+      const heads: number[] = [];
+      const stop = await store.subscribe('r', (head) => heads.push(head));
+      await store.append('r', draft('one'), 1);
+      await store.append('elsewhere', draft('x'), 1);
+      await store.append('r', draft('two'), 2);
+      await expect.poll(() => Math.max(0, ...heads)).toBe(2);
+      stop();
+      const seen = heads.length;
+      await store.append('r', draft('three'), 3);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(heads.length).toBe(seen);
+    });
+
+    it('answers ping while healthy', async () => {
+      const store = await make();
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULTS, loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('uses the defaults with nothing set', () => {
+    expect(loadConfig([], {})).toEqual(DEFAULTS);
+    expect(DEFAULTS).toMatchObject({ port: 3000, defaultTimeout: 25, maxTimeout: 60, retention: 1000, capacity: 10_000 });
+  });
+
+  it('reads the environment, and a flag wins over it', () => {
+    const config = loadConfig(['--port', '4000', '--cors-origins=https://a.example,https://b.example'], {
+      PORT: '5000',
+      HOST: '127.0.0.1',
+      BODY_LIMIT: '16kb',
+      POLL_TIMEOUT: '2.5',
+    });
+    expect(config).toMatchObject({
+      port: 4000,
+      host: '127.0.0.1',
+      bodyLimit: 16 * 1024,
+      defaultTimeout: 2.5,
+      corsOrigins: ['https://a.example', 'https://b.example'],
+    });
+  });
+
+  it.each([
+    [['--port', 'eighty'], {}, /--port must be a whole number from 0 to 65535; got "eighty"/],
+    [[], { PORT: '70000' }, /^PORT must be/],
+    [[], { RETENTION: '0' }, /^RETENTION must be/],
+    [[], { POLL_TIMEOUT: '90' }, /--poll-timeout \(90\) must not exceed --poll-timeout-max \(60\)/],
+    [[], { BODY_LIMIT: 'lots' }, /^BODY_LIMIT must be a size/],
+    [[], { CORS_ORIGINS: 'chat.example.com' }, /^CORS_ORIGINS must be a comma-separated list/],
+    [['--nope', '1'], {}, /unknown flag --nope/],
+    [['--port'], {}, /--port needs a value/],
+    [['--port', '1', '--port', '2'], {}, /--port is given twice/],
+    [['stray'], {}, /unexpected argument "stray"/],
+  ])('stops on %j %j with one clear line', (argv, env, message) => {
+    let error: unknown;
+    try {
+      loadConfig(argv, env);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+});

@@ -1,0 +1,228 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { PollAnswer } from '../../src/core/answer.js';
+import { ChatError } from '../../src/core/errors.js';
+import { MemoryStore } from '../../src/core/memory-store.js';
+import { PollHub, type PollRequest } from '../../src/core/poll-hub.js';
+import type { ChangeListener, Store } from '../../src/core/store.js';
+
+const draft = (text: string) => ({ author: 'ann', text });
+
+/** A memory store that counts live subscriptions and can hold reads back. */
+class ProbeStore extends MemoryStore {
+  subscriptions = 0;
+  /** When set, the next readAfter waits for it before reading. */
+  gate?: Promise<void>;
+
+  constructor(retention = 100) {
+    super({ retention, maxRooms: 100 });
+  }
+
+  override async subscribe(room: string, listener: ChangeListener): Promise<() => void> {
+    const stop = await super.subscribe(room, listener);
+    this.subscriptions++;
+    return () => {
+      this.subscriptions--;
+      stop();
+    };
+  }
+
+  override async readAfter(room: string, after: number, limit: number) {
+    const gate = this.gate;
+    this.gate = undefined;
+    const slice = await super.readAfter(room, after, limit);
+    if (gate) await gate;
+    return slice;
+  }
+}
+
+function setup(store: Store = new ProbeStore(), capacity = 100) {
+  const hub = new PollHub(store, { capacity, retryAfter: 3 });
+  const poll = (request: Partial<PollRequest> = {}) => {
+    const results: (PollAnswer | Error)[] = [];
+    const handle = hub.poll({ room: 'r', after: 0, limit: 100, timeoutMs: 60_000, ...request }, (r) => results.push(r));
+    const answer = async () => {
+      await vi.waitFor(() => expect(results.length).toBe(1));
+      return results[0] as PollAnswer;
+    };
+    return { handle, results, answer };
+  };
+  return { hub, store, poll };
+}
+
+/** Lets the hub finish its reads and park (the memory store answers within a few microtasks). */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('PollHub', () => {
+  it('parks a poll at the head and wakes it with the new message', async () => {
+    const { hub, store, poll } = setup();
+    const p = poll();
+    await settle();
+    expect(hub.parked).toBe(1);
+    expect(p.results).toEqual([]);
+    await store.append('r', draft('hello'), 1);
+    const answer = await p.answer();
+    expect(answer.body).toMatchObject({ room: 'r', last: 1, more: false });
+    expect(answer.body.messages.map((m) => m.text)).toEqual(['hello']);
+    expect(answer.outcome).toBe('data');
+    expect(hub.parked).toBe(0);
+  });
+
+  it('gives every poll at the same cursor the same answer object, serialized once', async () => {
+    const { store, poll } = setup();
+    const polls = [poll(), poll(), poll()];
+    const elsewhere = poll({ after: 0, limit: 1 });
+    await settle();
+    await store.append('r', draft('a'), 1);
+    await store.append('r', draft('b'), 1);
+    const answers = await Promise.all(polls.map((p) => p.answer()));
+    expect(answers[1]).toBe(answers[0]);
+    expect(answers[2]).toBe(answers[0]);
+    expect(answers[0]!.bytes).toBe(answers[1]!.bytes);
+    // Both messages appended in the same tick went out in one answer.
+    expect(answers[0]!.body.messages.map((m) => m.text)).toEqual(['a', 'b']);
+    const limited = await elsewhere.answer();
+    expect(limited).not.toBe(answers[0]);
+    expect(limited.body).toMatchObject({ last: 1, more: true });
+  });
+
+  it('answers at once when messages after the cursor exist, with limit and more', async () => {
+    const { store, poll } = setup();
+    for (let i = 1; i <= 5; i++) await store.append('r', draft(`m${i}`), i);
+    const answer = await poll({ after: 1, limit: 2 }).answer();
+    expect(answer.body.messages.map((m) => m.seq)).toEqual([2, 3]);
+    expect(answer.body).toMatchObject({ last: 3, more: true });
+  });
+
+  it('times out with no messages and the cursor unchanged', async () => {
+    vi.useFakeTimers();
+    const { hub, store, poll } = setup();
+    await store.append('r', draft('x'), 1);
+    const p = poll({ after: 1, timeoutMs: 25_000 });
+    await vi.advanceTimersByTimeAsync(24_999);
+    expect(p.results).toEqual([]);
+    expect(hub.parked).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    const answer = await p.answer();
+    expect(answer.body).toEqual({ room: 'r', epoch: (await store.info('r')).epoch, messages: [], last: 1, more: false });
+    expect(answer.outcome).toBe('timeout');
+    expect(hub.parked).toBe(0);
+  });
+
+  it('answers a zero timeout at once', async () => {
+    const { hub, poll } = setup();
+    const answer = await poll({ timeoutMs: 0 }).answer();
+    expect(answer.outcome).toBe('timeout');
+    expect(hub.parked).toBe(0);
+  });
+
+  it('forgets a cancelled poll at once: no parked entry, no timer, no subscription', async () => {
+    vi.useFakeTimers();
+    const store = new ProbeStore();
+    const { hub, poll } = setup(store);
+    const p = poll();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(hub.parked).toBe(1);
+    expect(store.subscriptions).toBe(1);
+    p.handle.cancel();
+    expect(hub.parked).toBe(0);
+    expect(store.subscriptions).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+    await store.append('r', draft('late'), 1);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(p.results).toEqual([]);
+  });
+
+  it('forgets a poll cancelled while its first read is in flight', async () => {
+    const store = new ProbeStore();
+    const { hub, poll } = setup(store);
+    let open!: () => void;
+    store.gate = new Promise((resolve) => (open = resolve));
+    const p = poll();
+    await settle();
+    p.handle.cancel();
+    open();
+    await settle();
+    expect(hub.parked).toBe(0);
+    expect(store.subscriptions).toBe(0);
+    expect(p.results).toEqual([]);
+  });
+
+  it('does not lose a message appended between its read and its parking', async () => {
+    const store = new ProbeStore();
+    const { hub, poll } = setup(store);
+    let open!: () => void;
+    store.gate = new Promise((resolve) => (open = resolve));
+    const p = poll();
+    await settle(); // the read has happened (room empty) and is held back
+    await store.append('r', draft('racing'), 1); // the signal finds nobody parked
+    open();
+    const answer = await p.answer();
+    expect(answer.body.messages.map((m) => m.text)).toEqual(['racing']);
+    expect(hub.parked).toBe(0);
+  });
+
+  it('resets a cursor from another epoch or beyond the head, with the tail', async () => {
+    const { store, poll } = setup();
+    for (let i = 1; i <= 3; i++) await store.append('r', draft(`m${i}`), i);
+    const stale = await poll({ after: 2, epoch: 'old-epoch', limit: 2 }).answer();
+    expect(stale.body).toMatchObject({ reset: true, last: 3, more: false });
+    expect(stale.body.messages.map((m) => m.seq)).toEqual([2, 3]);
+    expect(stale.outcome).toBe('reset');
+    const ahead = await poll({ after: 9 }).answer();
+    expect(ahead.body).toMatchObject({ reset: true, last: 3 });
+    const current = await poll({ after: 3, epoch: ahead.body.epoch, timeoutMs: 0 }).answer();
+    expect(current.body.reset).toBeUndefined();
+  });
+
+  it('flags a gap when the cursor is older than what is retained', async () => {
+    const { store, poll } = setup(new ProbeStore(3));
+    for (let i = 1; i <= 6; i++) await store.append('r', draft(`m${i}`), i);
+    const behind = await poll({ after: 1 }).answer();
+    expect(behind.body).toMatchObject({ gap: true, last: 6 });
+    expect(behind.body.messages.map((m) => m.seq)).toEqual([4, 5, 6]);
+    expect(behind.outcome).toBe('gap');
+    const justInside = await poll({ after: 3 }).answer();
+    expect(justInside.body.gap).toBeUndefined();
+  });
+
+  it('refuses polls past its capacity with a retry hint', async () => {
+    const { hub, poll } = setup(new ProbeStore(), 2);
+    poll();
+    poll();
+    await settle();
+    expect(() => poll()).toThrow(ChatError);
+    try {
+      poll();
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'over_capacity', retryAfter: 3 });
+    }
+    expect(hub.parked).toBe(2);
+  });
+
+  it('answers every parked poll at close and refuses new ones', async () => {
+    const { hub, poll } = setup();
+    const polls = [poll(), poll({ after: 0, limit: 5 }), poll()];
+    await settle();
+    expect(hub.close()).toBe(3);
+    for (const p of polls) expect((p.results[0] as PollAnswer).outcome).toBe('timeout');
+    expect(hub.parked).toBe(0);
+    expect(() => poll()).toThrow(expect.objectContaining({ code: 'shutting_down' }));
+  });
+
+  it('ends a poll with the error when the store fails', async () => {
+    const store = new ProbeStore();
+    store.readAfter = async () => {
+      throw new Error('disk on fire');
+    };
+    const { hub, poll } = setup(store);
+    const p = poll();
+    await vi.waitFor(() => expect(p.results.length).toBe(1));
+    expect(p.results[0]).toBeInstanceOf(Error);
+    expect(hub.parked).toBe(0);
+    expect(store.subscriptions).toBe(0);
+  });
+});
