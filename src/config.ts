@@ -94,7 +94,7 @@ const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
   { key: 'maxTimeout', flag: 'poll-timeout-max', env: 'POLL_TIMEOUT_MAX', default: 60, help: 'longest hold in seconds; longer requests are clamped', parse: number(0, 3600, { unit: 'seconds' }) },
   { key: 'capacity', flag: 'poll-capacity', env: 'POLL_CAPACITY', default: 10_000, help: 'polls held at once; past it new polls get 503', parse: number(1, 10_000_000, { integer: true }) },
   { key: 'retention', flag: 'retention', env: 'RETENTION', default: 1000, help: 'messages kept per room', parse: number(1, 10_000_000, { integer: true }) },
-  { key: 'maxRooms', flag: 'max-rooms', env: 'MAX_ROOMS', default: 10_000, help: 'rooms kept in memory; past it the least recently posted-to room is forgotten', parse: number(1, 10_000_000, { integer: true }) },
+  { key: 'maxRooms', flag: 'max-rooms', env: 'MAX_ROOMS', default: 1000, help: 'rooms kept in memory; past it the least recently posted-to room is forgotten', parse: number(1, 10_000_000, { integer: true }) },
   { key: 'maxTextLength', flag: 'max-text-length', env: 'MAX_TEXT_LENGTH', default: 4000, help: 'longest message text, in characters (code points)', parse: number(1, 100_000, { integer: true }) },
   { key: 'bodyLimit', flag: 'body-limit', env: 'BODY_LIMIT', default: 64 * 1024, help: 'largest POST body (b, kb or mb)', parse: bytes(1024, 1024 * 1024) },
   { key: 'corsOrigins', flag: 'cors-origins', env: 'CORS_ORIGINS', default: [], help: 'comma-separated origins allowed to call the API from other sites, or *', parse: origins },

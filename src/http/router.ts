@@ -62,6 +62,8 @@ export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router
       else sendAnswer(res, result);
     });
     res.on('close', held.cancel);
+    // A client gone before the listener was attached would never say so.
+    if (req.socket.destroyed) held.cancel();
   };
 
   const post: RequestHandler<RoomParams> = async (req, res) => {
