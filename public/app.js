@@ -17,7 +17,7 @@ const ui = {
   room: $('room'), roomError: $('room-error'),
   title: $('room-title'), status: $('status'),
   scroller: $('scroller'), older: $('older'), messages: $('messages'),
-  sendForm: $('send-form'), text: $('text'), send: $('send'), sendStatus: $('send-status'),
+  sendForm: $('send-form'), text: $('text'), send: $('send'), sendStatus: $('send-status'), cancel: $('cancel'),
 };
 
 // ---- HTTP --------------------------------------------------------------------
@@ -34,7 +34,8 @@ class ApiError extends Error {
 let requestCounter = 0;
 // The server ignores unknown parameters; this defeats caches that ignore no-store.
 const bust = () => `t=${++requestCounter}`;
-const messagesUrl = (room, query = '') => `/api/rooms/${room}/messages${query && '?' + query}`;
+// Relative, so the page also works where the chat router is mounted under a path.
+const messagesUrl = (room, query = '') => `api/rooms/${room}/messages${query && '?' + query}`;
 
 async function api(url, { signal, body, timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
   // A controller per request, so a timeout aborts this request only, while the
@@ -244,6 +245,7 @@ ui.older.addEventListener('click', async () => {
   if (loadingOlder || !before) return;
   loadingOlder = true;
   const gen = generation;
+  let label = 'Load older messages';
   ui.older.textContent = 'Loading…';
   try {
     const r = await api(messagesUrl(currentRoom, `before=${before}&${bust()}`), { signal: roomCtrl.signal });
@@ -260,10 +262,12 @@ ui.older.addEventListener('click', async () => {
       if (document.activeElement === ui.older) ui.scroller.focus();
       ui.older.hidden = true;
     }
-    ui.older.textContent = 'Load older messages';
+    label = 'Load older messages';
   } catch {
-    if (gen === generation) ui.older.textContent = 'Could not load, try again';
+    label = 'Could not load, try again';
   } finally {
+    // Also when the room changed meanwhile: the button must not come back saying "Loading…".
+    ui.older.textContent = label;
     loadingOlder = false;
   }
 });
@@ -339,15 +343,13 @@ const newClientMsgId = () =>
 let unsent = null; // { room, text, clientMsgId }
 let sendCtrl = null;
 
-function setSendStatus(state, text, cancellable = false) {
+function setSendStatus(state, text) {
   ui.sendStatus.dataset.state = state;
-  ui.sendStatus.replaceChildren(text);
-  if (cancellable) {
-    const cancel = ui.sendStatus.appendChild(el('button', 'link', 'Cancel'));
-    cancel.type = 'button';
-    cancel.addEventListener('click', () => sendCtrl?.abort());
-  }
+  ui.sendStatus.textContent = text;
+  ui.cancel.hidden = state !== 'pending';
 }
+
+ui.cancel.addEventListener('click', () => sendCtrl?.abort());
 
 async function send() {
   const text = ui.text.value;
@@ -362,7 +364,7 @@ async function send() {
   const { signal } = sendCtrl;
   // The text stays, read-only, until the server has it: nothing typed is lost on failure.
   ui.text.readOnly = true;
-  setSendStatus('pending', 'Sending…', true);
+  setSendStatus('pending', 'Sending…');
   for (let attempt = 0; ; attempt++) {
     try {
       // Not added to the list from this answer: it arrives through the poll, in the room's order.
@@ -375,10 +377,10 @@ async function send() {
       if (signal.aborted) { setSendStatus('failed', 'Not sent (cancelled).'); break; }
       if (!isTransient(err)) { setSendStatus('failed', `Not sent: ${err.message}`); break; }
       const ms = retryDelay(err, attempt);
-      setSendStatus('pending', `Not sent yet: ${waitingText(err, ms, 'retrying')}.`, true);
+      setSendStatus('pending', `Not sent yet: ${waitingText(err, ms, 'retrying')}.`);
       await wait(ms, signal, err.status === 0);
       if (signal.aborted) { setSendStatus('failed', 'Not sent (cancelled).'); break; }
-      setSendStatus('pending', 'Sending…', true);
+      setSendStatus('pending', 'Sending…');
     }
   }
   sendCtrl = null;

@@ -48,13 +48,14 @@ export class Chat {
     return this.closing;
   }
 
-  private refuseWhenClosing(): void {
+  /** Throws `shutting_down` once shutdown has begun. */
+  assertOpen(): void {
     if (this.closing) throw new ChatError('shutting_down', 'server is shutting down', this.options.retryAfter);
   }
 
   /** Validates and stores a message; a known `clientMsgId` returns the original. */
   async post(room: string, body: unknown): Promise<AppendResult> {
-    this.refuseWhenClosing();
+    this.assertOpen();
     checkRoom(room);
     const draft = checkDraft(body, this.options.maxTextLength);
     const result = await this.store.append(room, draft, this.now());
@@ -64,7 +65,7 @@ export class Chat {
 
   /** The room's newest messages and the cursor to poll from: how a client joins. */
   async join(room: string, limit: number): Promise<PollAnswer> {
-    this.refuseWhenClosing();
+    this.assertOpen();
     checkRoom(room);
     const answer = tailAnswer(room, await this.store.readTail(room, limit), false);
     this.options.observer?.answered(answer.outcome, 1);
@@ -73,7 +74,7 @@ export class Chat {
 
   /** History just before seq `before`; a cursor from another epoch gets the reset tail instead. */
   async page(room: string, before: number, limit: number, epoch?: string): Promise<PollAnswer> {
-    this.refuseWhenClosing();
+    this.assertOpen();
     checkRoom(room);
     const slice = await this.store.readBefore(room, before, limit);
     const answer =
@@ -86,13 +87,13 @@ export class Chat {
 
   /** Starts a long poll; see PollHub.poll. */
   poll(request: PollRequest, deliver: Deliver): Poll {
-    this.refuseWhenClosing();
+    this.assertOpen();
     checkRoom(request.room);
     return this.hub.poll(request, deliver);
   }
 
   async info(room: string): Promise<{ room: string } & RoomState> {
-    this.refuseWhenClosing();
+    this.assertOpen();
     checkRoom(room);
     const { epoch, head, oldest } = await this.store.info(room);
     return { room, epoch, head, oldest };

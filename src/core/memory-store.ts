@@ -90,7 +90,7 @@ export class MemoryStore implements Store {
     if (dropped?.clientMsgId !== undefined) log.byClientMsgId.delete(dropped.clientMsgId);
 
     const listeners = this.listeners.get(room);
-    if (listeners) for (const listener of listeners) listener(message.seq);
+    if (listeners) for (const listener of listeners) listener();
     return { message, duplicate: false };
   }
 

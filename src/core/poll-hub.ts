@@ -65,8 +65,8 @@ interface RoomEntry {
   readonly groups: Map<string, Group>;
   /** Polls started and not yet answered or cancelled. */
   users: number;
-  /** Newest head any change signal reported. */
-  signaled: number;
+  /** Change signals received; a poll compares it across its first read. */
+  signals: number;
   /** When the first signal not yet flushed arrived (for the wake-up latency). */
   signaledAt: number;
   /** Resolves when the store's change signal for the room is active. */
@@ -133,6 +133,7 @@ export class PollHub {
     const { entry } = waiter;
     await entry.ready;
     if (waiter.done) return;
+    const signalsBefore = entry.signals;
     const { answer, epoch } = await this.resolve(request.room, request.after, request.epoch, request.limit);
     if (waiter.done) return;
     if (answer) return this.answer(waiter, answer);
@@ -141,9 +142,9 @@ export class PollHub {
       return this.answer(waiter, timeoutAnswer(request.room, epoch, request.after));
     }
     this.park(waiter, request);
-    // A signal that arrived while the store was being read found no poll to
-    // wake; the head it reported tells whether this one has missed something.
-    if (entry.signaled > request.after) this.schedule(entry);
+    // A signal that arrived while the store was being read found this poll not
+    // yet parked; the read may have missed what it announced.
+    if (entry.signals !== signalsBefore) this.schedule(entry);
   }
 
   /** Reads what a cursor should get now: an answer, or nothing yet (with the store's epoch). */
@@ -219,14 +220,14 @@ export class PollHub {
       room,
       groups: new Map(),
       users: 1,
-      signaled: 0,
+      signals: 0,
       signaledAt: 0,
       released: false,
       scheduled: false,
       flushing: false,
       flushAgain: false,
       ready: this.store
-        .subscribe(room, (head) => this.signal(entry, head))
+        .subscribe(room, () => this.signal(entry))
         .then((unsubscribe) => {
           if (entry.released) unsubscribe();
           else entry.unsubscribe = unsubscribe;
@@ -249,8 +250,8 @@ export class PollHub {
     entry.unsubscribe?.();
   }
 
-  private signal(entry: RoomEntry, head: number): void {
-    if (head > entry.signaled) entry.signaled = head;
+  private signal(entry: RoomEntry): void {
+    entry.signals++;
     if (entry.groups.size > 0) this.schedule(entry);
   }
 
@@ -261,7 +262,12 @@ export class PollHub {
     setImmediate(() => void this.flush(entry));
   }
 
-  /** Answers every group of the room that the signals say is behind, one store read per group. */
+  /**
+   * Reads once for every group of the room and answers those with news. All
+   * groups, not only those behind the signalled head: after a room starts
+   * again (new epoch) the head can be below a parked cursor, which must then
+   * get its reset. In the usual case every group is behind anyway.
+   */
   private async flush(entry: RoomEntry): Promise<void> {
     entry.scheduled = false;
     if (entry.flushing) {
@@ -273,8 +279,7 @@ export class PollHub {
       do {
         entry.flushAgain = false;
         const since = entry.signaledAt;
-        const behind = [...entry.groups.values()].filter((group) => group.after < entry.signaled);
-        await Promise.all(behind.map((group) => this.wake(entry, group, since)));
+        await Promise.all([...entry.groups.values()].map((group) => this.wake(entry, group, since)));
       } while (entry.flushAgain);
     } finally {
       entry.flushing = false;

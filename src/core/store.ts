@@ -1,7 +1,7 @@
 import type { AppendResult, Draft, RoomState, Slice } from './types.js';
 
-/** Called with a room's new head seq after messages were appended to it. */
-export type ChangeListener = (head: number) => void;
+/** Called after messages were appended to a room. */
+export type ChangeListener = () => void;
 
 /**
  * Where messages live. Every implementation (in memory, SQLite, Redis) keeps
@@ -37,12 +37,12 @@ export type ChangeListener = (head: number) => void;
  *   resolves to the original message with `duplicate: true`.
  *
  * Change signal:
- * - `subscribe(room, listener)` resolves once the subscription is active: an
- *   append that commits after that point calls the listener with a head at
- *   least as new as that append's seq. A listener may be called with a head it
- *   has seen before or with several appends folded into one call; it must not
- *   assume one call per message. The caller reads the store to learn what is
- *   new, so a late or merged signal costs a read, never a message.
+ * - `subscribe(room, listener)` resolves once the subscription is active:
+ *   every append to the room that commits after that point is followed by at
+ *   least one call of the listener. Several appends may be folded into one
+ *   call and a call may come when nothing is new; the caller reads the store
+ *   to learn what is new, so a late or extra signal costs a read, never a
+ *   message. A duplicate (see Idempotency) signals nothing.
  *
  * Errors: a store that cannot answer (connection lost, disk failure) rejects
  * with `StoreUnavailableError`; it never answers with partial data.

@@ -54,9 +54,13 @@ export function toChatError(err: unknown, log: Logger): ChatError {
     log('store unavailable', err);
     return new ChatError('store_unavailable', 'message store is unavailable; retry later', STORE_RETRY_AFTER);
   }
+  // The only decoded path parameter is the room.
+  if (err instanceof URIError) return new ChatError('invalid_room', 'room is not valid percent-encoded UTF-8');
   if (typeof err === 'object' && err !== null) {
     const known = fromBodyParser(err as { type?: unknown });
     if (known) return known;
+    // body-parser's other client errors, such as a body that fails to decompress.
+    if ((err as { status?: unknown }).status === 400) return new ChatError('invalid_body', 'malformed request body');
   }
   log('unexpected error', err);
   return new ChatError('internal_error', 'internal server error');
@@ -74,7 +78,9 @@ export function sendError(res: Response, err: ChatError, extraHeaders?: Record<s
 
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, _req, res, _next) => {
-    sendError(res, toChatError(err, log));
+    const error = toChatError(err, log);
+    // A client turned away at shutdown should reconnect, to another instance if there is one.
+    sendError(res, error, error.code === 'shutting_down' ? { Connection: 'close' } : undefined);
   };
 }
 

@@ -19,8 +19,9 @@ export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 const MAX_EPOCH_LENGTH = 128;
 
-const DIGITS = /^[0-9]{1,16}$/;
-const SECONDS = /^[0-9]{1,9}(\.[0-9]{1,9})?$/;
+// Leading zeros are still decimal digits; past 32 of them the value cannot be safe anyway.
+const DIGITS = /^[0-9]{1,32}$/;
+const SECONDS = /^(?=\.?[0-9])[0-9]{0,9}(\.[0-9]{0,9})?$/;
 
 function bad(message: string): ChatError {
   return new ChatError('invalid_parameter', message);

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { PollAnswer } from '../core/answer.js';
 import type { Chat } from '../core/chat.js';
 import { ChatError } from '../core/errors.js';
-import { errorHandler, methodNotAllowed, sendError, type Logger } from './errors.js';
+import { errorHandler, methodNotAllowed, type Logger } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { pollParams, type PollLimits } from './params.js';
 import { rateLimit, type RateLimit } from './rate-limit.js';
@@ -38,9 +38,9 @@ const BODY_TYPES = ['application/json', 'application/x-www-form-urlencoded'];
 export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router {
   const router = Router();
 
-  router.use((_req, res, next) => {
-    if (!chat.isClosing) return next();
-    sendError(res, new ChatError('shutting_down', 'server is shutting down', 1), { Connection: 'close' });
+  router.use((_req, _res, next) => {
+    chat.assertOpen();
+    next();
   });
   if (options.corsOrigins.length > 0) router.use('/api', cors(options.corsOrigins));
 
@@ -150,6 +150,6 @@ function cors(origins: readonly string[]): RequestHandler {
     res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
     res.setHeader('Access-Control-Allow-Headers', 'Content-Type');
     res.setHeader('Access-Control-Max-Age', '600');
-    res.writeHead(204).end();
+    res.writeHead(204, { 'Cache-Control': 'no-store', Pragma: 'no-cache' }).end();
   };
 }

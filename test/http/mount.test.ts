@@ -1,0 +1,87 @@
+// The chat router mounted under a path of another Express app.
+import express from 'express';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Chat } from '../../src/core/chat.js';
+import { MemoryStore } from '../../src/core/memory-store.js';
+import { createChatRouter } from '../../src/http/router.js';
+import { expectError, expectNoCache, newRoom, request, waitFor, type PollBody, type PostBody } from './util.js';
+
+let server: Server;
+let chat: Chat;
+let base: string;
+
+beforeAll(async () => {
+  chat = new Chat(new MemoryStore({ retention: 100, maxRooms: 100 }), { maxTextLength: 4000, capacity: 100, retryAfter: 2 });
+  const app = express();
+  app.get('/', (_req, res) => {
+    res.type('text/plain').send('outer app');
+  });
+  app.use('/chat', createChatRouter(chat, { defaultTimeout: 25, maxTimeout: 60, bodyLimit: 64 * 1024, corsOrigins: [], log: () => {} }));
+  server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  chat?.shutdown();
+  if (!server) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
+});
+
+describe('the router mounted at /chat', () => {
+  it('posts and joins under /chat/api', async () => {
+    const room = newRoom();
+    const posted = await request<PostBody>(base, `/chat/api/rooms/${room}/messages`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ author: 'a', text: 'mounted' }),
+    });
+    expect(posted.status).toBe(201);
+    expect(posted.body.message).toMatchObject({ seq: 1, room, text: 'mounted' });
+
+    const join = await request<PollBody>(base, `/chat/api/rooms/${room}/messages`);
+    expect(join.status).toBe(200);
+    expect(join.body.messages).toEqual([posted.body.message]);
+    expect(join.body.last).toBe(1);
+    expectNoCache(join);
+  });
+
+  it('holds and wakes a poll under /chat/api', async () => {
+    const room = newRoom();
+    const held = request<PollBody>(base, `/chat/api/rooms/${room}/messages?after=0&timeout=10`);
+    await waitFor(() => chat.parked === 1, 'the poll to park');
+    const posted = await request<PostBody>(base, `/chat/api/rooms/${room}/messages`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'author=a&text=wake',
+    });
+    expect((await held).body.messages).toEqual([posted.body.message]);
+  });
+
+  it('answers its own JSON errors under /chat/api', async () => {
+    expectError(await request(base, '/chat/api/nope'), 404, 'not_found');
+    expectError(await request(base, '/chat/api/rooms/x/messages?after=-1'), 400, 'invalid_parameter');
+    expectError(await request(base, '/chat/api/rooms/x/messages', { method: 'DELETE' }), 405, 'method_not_allowed');
+  });
+
+  it('redirects /chat to /chat/ with 308, keeping the query', async () => {
+    const res = await fetch(`${base}/chat`, { redirect: 'manual' });
+    expect(res.status).toBe(308);
+    expect(res.headers.get('location')).toBe('/chat/');
+    const withQuery = await fetch(`${base}/chat?room=lobby`, { redirect: 'manual' });
+    expect(withQuery.status).toBe(308);
+    expect(withQuery.headers.get('location')).toBe('/chat/?room=lobby');
+  });
+
+  it('serves the page at /chat/ and leaves the outer app its own routes', async () => {
+    const page = await fetch(`${base}/chat/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const outer = await fetch(`${base}/`);
+    expect(await outer.text()).toBe('outer app');
+  });
+});
