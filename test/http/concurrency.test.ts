@@ -5,19 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { DEFAULTS } from '../../src/config.js';
 import { startTestServer } from '../helpers/server.js';
-import { newRoom, poll, post, send, waitParked, type Message, type TestServer } from './util.js';
+import { newRoom, poll, post, send, waitParked, type Message, type TestServer, useServer } from './util.js';
 
-let srv: TestServer;
-let base: string;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  base = srv.baseUrl;
-});
-
-afterAll(async () => {
-  await srv?.close();
-});
+const server = useServer();
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -48,16 +38,16 @@ describe('50 posters and a follower in one room', () => {
     const EACH = 20;
     const TOTAL = POSTERS * EACH;
 
-    const join = await poll(base, room);
+    const join = await poll(server.base, room);
     expect(join.body.last).toBe(0);
-    const following = follow(base, room, TOTAL, { epoch: join.body.epoch, last: join.body.last });
+    const following = follow(server.base, room, TOTAL, { epoch: join.body.epoch, last: join.body.last });
 
     const statuses: number[] = [];
     const posted = await Promise.all(
       range(1, POSTERS).map(async (p) => {
         const mine: Message[] = [];
         for (let i = 1; i <= EACH; i++) {
-          const res = await post(base, room, { author: `poster-${p}`, text: `p${p} m${i}` });
+          const res = await post(server.base, room, { author: `poster-${p}`, text: `p${p} m${i}` });
           statuses.push(res.status);
           if (res.status === 201) mine.push(res.body.message);
         }
@@ -86,8 +76,8 @@ describe('no lost wake-up', () => {
     const room = newRoom();
     let after = 0;
     for (let i = 1; i <= 50; i++) {
-      const m = await send(base, room, `n${i}`);
-      const res = await poll(base, room, { after, timeout: 5 });
+      const m = await send(server.base, room, `n${i}`);
+      const res = await poll(server.base, room, { after, timeout: 5 });
       expect(res.body.messages).toEqual([m]);
       expect(res.body.last).toBe(m.seq);
       after = res.body.last;
@@ -97,7 +87,7 @@ describe('no lost wake-up', () => {
   it('a poll racing a POST gets the message, whichever arrives first', async () => {
     const room = newRoom();
     for (let i = 1; i <= 50; i++) {
-      const [res, m] = await Promise.all([poll(base, room, { after: i - 1, timeout: 5 }), send(base, room, `r${i}`)]);
+      const [res, m] = await Promise.all([poll(server.base, room, { after: i - 1, timeout: 5 }), send(server.base, room, `r${i}`)]);
       expect(res.body.messages).toEqual([m]);
     }
   });

@@ -1,6 +1,5 @@
 // Caching headers on every /api answer, room info, /healthz, /metrics and CORS.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
 import {
   expectNoCache,
   metricValue,
@@ -12,41 +11,31 @@ import {
   send,
   waitParked,
   type Res,
-  type TestServer,
+  useServer,
 } from './util.js';
 
 const ORIGIN = 'https://a.example';
 
-let srv: TestServer;
-let base: string;
-
-beforeAll(async () => {
-  srv = await startTestServer({ corsOrigins: [ORIGIN] });
-  base = srv.baseUrl;
-});
-
-afterAll(async () => {
-  await srv?.close();
-});
+const server = useServer({ corsOrigins: [ORIGIN] });
 
 describe('every /api answer forbids caching', () => {
   it('for joins, polls (data and timeout), pages, posts, duplicates and room info', async () => {
     const room = newRoom();
     const answers: [string, Res<unknown>][] = [];
-    answers.push(['join of an empty room', await poll(base, room)]);
-    answers.push(['201 post', await post(base, room, { author: 'a', text: 'x', clientMsgId: 'c1' })]);
-    answers.push(['200 duplicate', await post(base, room, { author: 'a', text: 'x', clientMsgId: 'c1' })]);
-    answers.push(['join', await poll(base, room)]);
-    answers.push(['poll with data', await poll(base, room, { after: 0 })]);
-    answers.push(['poll timeout', await poll(base, room, { after: 1, timeout: 0.1 })]);
-    answers.push(['reset', await poll(base, room, { after: 1, epoch: 'other', timeout: 0 })]);
-    answers.push(['history page', await poll(base, room, { before: 2 })]);
-    answers.push(['room info', await request(base, `/api/rooms/${room}`)]);
-    answers.push(['HEAD of a join', await request(base, `/api/rooms/${room}/messages`, { method: 'HEAD' })]);
+    answers.push(['join of an empty room', await poll(server.base, room)]);
+    answers.push(['201 post', await post(server.base, room, { author: 'a', text: 'x', clientMsgId: 'c1' })]);
+    answers.push(['200 duplicate', await post(server.base, room, { author: 'a', text: 'x', clientMsgId: 'c1' })]);
+    answers.push(['join', await poll(server.base, room)]);
+    answers.push(['poll with data', await poll(server.base, room, { after: 0 })]);
+    answers.push(['poll timeout', await poll(server.base, room, { after: 1, timeout: 0.1 })]);
+    answers.push(['reset', await poll(server.base, room, { after: 1, epoch: 'other', timeout: 0 })]);
+    answers.push(['history page', await poll(server.base, room, { before: 2 })]);
+    answers.push(['room info', await request(server.base, `/api/rooms/${room}`)]);
+    answers.push(['HEAD of a join', await request(server.base, `/api/rooms/${room}/messages`, { method: 'HEAD' })]);
 
-    const held = poll(base, room, { after: 1, timeout: 10 });
-    await waitParked(base, 1);
-    await send(base, room, 'wake');
+    const held = poll(server.base, room, { after: 1, timeout: 10 });
+    await waitParked(server.base, 1);
+    await send(server.base, room, 'wake');
     answers.push(['woken poll', await held]);
 
     expect(answers.map(([what, res]) => [what, res.status])).toEqual([
@@ -72,8 +61,8 @@ describe('every /api answer forbids caching', () => {
 
   it('also for a request that could be revalidated', async () => {
     const room = newRoom();
-    await send(base, room, 'x');
-    const res = await poll(base, room, {}, { headers: { 'If-None-Match': '*', 'If-Modified-Since': new Date().toUTCString() } });
+    await send(server.base, room, 'x');
+    const res = await poll(server.base, room, {}, { headers: { 'If-None-Match': '*', 'If-Modified-Since': new Date().toUTCString() } });
     expect(res.status).toBe(200);
     expectNoCache(res);
   });
@@ -82,23 +71,23 @@ describe('every /api answer forbids caching', () => {
 describe('GET /api/rooms/:room', () => {
   it('answers room, epoch, head and oldest', async () => {
     const room = newRoom();
-    const empty = await request(base, `/api/rooms/${room}`);
+    const empty = await request(server.base, `/api/rooms/${room}`);
     expect(empty.status).toBe(200);
     const emptyBody = empty.body as { epoch: string };
     expect(empty.body).toEqual({ room, epoch: emptyBody.epoch, head: 0, oldest: 0 });
     expect(typeof emptyBody.epoch).toBe('string');
 
-    await send(base, room, 'a');
-    await send(base, room, 'b');
-    const info = await request(base, `/api/rooms/${room}`);
+    await send(server.base, room, 'a');
+    await send(server.base, room, 'b');
+    const info = await request(server.base, `/api/rooms/${room}`);
     expect(info.body).toEqual({ room, epoch: emptyBody.epoch, head: 2, oldest: 1 });
-    expect((await poll(base, room)).body.epoch).toBe(emptyBody.epoch);
+    expect((await poll(server.base, room)).body.epoch).toBe(emptyBody.epoch);
   });
 });
 
 describe('GET /healthz', () => {
   it('answers 200 {ok:true}', async () => {
-    const res = await request(base, '/healthz');
+    const res = await request(server.base, '/healthz');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ ok: true });
   });
@@ -106,7 +95,7 @@ describe('GET /healthz', () => {
 
 describe('GET /metrics', () => {
   it('is Prometheus text with the chat metrics', async () => {
-    const res = await request(base, '/metrics');
+    const res = await request(server.base, '/metrics');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     for (const name of ['chat_parked_polls', 'chat_messages_accepted_total', 'chat_poll_answers_total', 'chat_wakeup_latency_seconds']) {
@@ -121,7 +110,7 @@ describe('GET /metrics', () => {
   it('counts accepted messages, answers by outcome and wake-ups', async () => {
     const room = newRoom();
     const count = async () => {
-      const text = await metricsText(base);
+      const text = await metricsText(server.base);
       return {
         accepted: metricValue(text, 'chat_messages_accepted_total'),
         data: metricValue(text, 'chat_poll_answers_total', 'outcome="data"'),
@@ -131,12 +120,12 @@ describe('GET /metrics', () => {
       };
     };
     const c0 = await count();
-    await send(base, room, 'one');
-    await poll(base, room, { after: 1, timeout: 0 });
-    await poll(base, room, { after: 5, timeout: 0 });
-    const held = poll(base, room, { after: 1, timeout: 10 });
-    await waitParked(base, 1);
-    await send(base, room, 'two');
+    await send(server.base, room, 'one');
+    await poll(server.base, room, { after: 1, timeout: 0 });
+    await poll(server.base, room, { after: 5, timeout: 0 });
+    const held = poll(server.base, room, { after: 1, timeout: 10 });
+    await waitParked(server.base, 1);
+    await send(server.base, room, 'two');
     expect((await held).body.last).toBe(2);
     const c1 = await count();
     expect(c1.accepted).toBe(c0.accepted! + 2);
@@ -149,7 +138,7 @@ describe('GET /metrics', () => {
 
 describe('CORS', () => {
   const preflight = (origin: string) =>
-    request(base, `/api/rooms/${newRoom()}/messages`, {
+    request(server.base, `/api/rooms/${newRoom()}/messages`, {
       method: 'OPTIONS',
       headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' },
     });
@@ -165,21 +154,21 @@ describe('CORS', () => {
   it('gives no Access-Control-Allow-Origin to another origin', async () => {
     const res = await preflight('https://b.example');
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
-    const get = await poll(base, newRoom(), {}, { headers: { Origin: 'https://b.example' } });
+    const get = await poll(server.base, newRoom(), {}, { headers: { Origin: 'https://b.example' } });
     expect(get.status).toBe(200);
     expect(get.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('allows the actual requests from an allowed origin', async () => {
     const room = newRoom();
-    const posted = await request(base, `/api/rooms/${room}/messages`, {
+    const posted = await request(server.base, `/api/rooms/${room}/messages`, {
       method: 'POST',
       headers: { Origin: ORIGIN, 'Content-Type': 'application/json' },
       body: JSON.stringify({ author: 'a', text: 'x' }),
     });
     expect(posted.status).toBe(201);
     expect(posted.headers.get('access-control-allow-origin')).toBe(ORIGIN);
-    const get = await poll(base, room, {}, { headers: { Origin: ORIGIN } });
+    const get = await poll(server.base, room, {}, { headers: { Origin: ORIGIN } });
     expect(get.headers.get('access-control-allow-origin')).toBe(ORIGIN);
   });
 

@@ -16,34 +16,25 @@ import {
   waitParked,
   type PollBody,
   type TestServer,
+  useServer,
 } from './util.js';
 
-let srv: TestServer;
-let base: string;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-  base = srv.baseUrl;
-});
-
-afterAll(async () => {
-  await srv?.close();
-});
+const server = useServer();
 
 const seqs = (body: PollBody): number[] => body.messages.map((m) => m.seq);
 
 describe('a poll at the head', () => {
   it('is held until a message posted on another connection wakes it', async () => {
     const room = newRoom();
-    await send(base, room, 'first');
-    const held = track(poll(base, room, { after: 1, timeout: 20 }));
+    await send(server.base, room, 'first');
+    const held = track(poll(server.base, room, { after: 1, timeout: 20 }));
 
     await sleep(300);
     expect(held.settled()).toBe(false);
-    await waitParked(base, 1);
-    expect(await parkedPolls(base)).toBe(1);
+    await waitParked(server.base, 1);
+    expect(await parkedPolls(server.base)).toBe(1);
 
-    const posted = await send(base, room, 'wake up');
+    const posted = await send(server.base, room, 'wake up');
     const res = await held.promise;
     expect(res.status).toBe(200);
     expect(res.body.messages).toEqual([posted]);
@@ -53,33 +44,33 @@ describe('a poll at the head', () => {
     expect(res.body.room).toBe(room);
     expect(res.body.reset).toBeUndefined();
     expect(res.body.gap).toBeUndefined();
-    await waitParked(base, 0);
+    await waitParked(server.base, 0);
   });
 
   it('times out with no messages, last = after, more false', async () => {
     const room = newRoom();
-    await sendMany(base, room, 2);
-    const res = await poll(base, room, { after: 2, timeout: 0.2 });
+    await sendMany(server.base, room, 2);
+    const res = await poll(server.base, room, { after: 2, timeout: 0.2 });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ room, epoch: (await roomInfo(base, room)).epoch, messages: [], last: 2, more: false });
+    expect(res.body).toEqual({ room, epoch: (await roomInfo(server.base, room)).epoch, messages: [], last: 2, more: false });
   });
 
   it('times out in a room that has no messages, without creating it', async () => {
     const room = newRoom();
-    const res = await poll(base, room, { after: 0, timeout: 0.2 });
+    const res = await poll(server.base, room, { after: 0, timeout: 0.2 });
     expect(res.status).toBe(200);
     expect(res.body.messages).toEqual([]);
     expect(res.body.last).toBe(0);
     expect(res.body.more).toBe(false);
-    const info = await roomInfo(base, room);
+    const info = await roomInfo(server.base, room);
     expect(info.head).toBe(0);
     expect(info.oldest).toBe(0);
   });
 
   it('answers at once with timeout=0', async () => {
     const room = newRoom();
-    await send(base, room, 'x');
-    const res = await poll(base, room, { after: 1, timeout: 0 });
+    await send(server.base, room, 'x');
+    const res = await poll(server.base, room, { after: 1, timeout: 0 });
     expect(res.status).toBe(200);
     expect(res.body.messages).toEqual([]);
     expect(res.body.last).toBe(1);
@@ -87,8 +78,8 @@ describe('a poll at the head', () => {
 
   it('answers at once when messages after the cursor exist', async () => {
     const room = newRoom();
-    const sent = await sendMany(base, room, 3);
-    const res = await poll(base, room, { after: 1, timeout: 20 });
+    const sent = await sendMany(server.base, room, 3);
+    const res = await poll(server.base, room, { after: 1, timeout: 20 });
     expect(res.status).toBe(200);
     expect(res.body.messages).toEqual(sent.slice(1));
     expect(res.body.last).toBe(3);
@@ -97,11 +88,11 @@ describe('a poll at the head', () => {
 
   it('ignores unknown query parameters such as a cache buster', async () => {
     const room = newRoom();
-    await send(base, room, 'x');
-    const held = await poll(base, room, { after: 1, timeout: 0.2, t: 123 });
+    await send(server.base, room, 'x');
+    const held = await poll(server.base, room, { after: 1, timeout: 0.2, t: 123 });
     expect(held.status).toBe(200);
     expect(held.body.last).toBe(1);
-    const join = await poll(base, room, { t: 124, foo: 'bar' });
+    const join = await poll(server.base, room, { t: 124, foo: 'bar' });
     expect(join.status).toBe(200);
     expect(seqs(join.body)).toEqual([1]);
   });
@@ -128,7 +119,7 @@ describe('timeout clamping', () => {
 describe('join (no after)', () => {
   it('answers an empty room with no messages and last 0', async () => {
     const room = newRoom();
-    const res = await poll(base, room);
+    const res = await poll(server.base, room);
     expect(res.status).toBe(200);
     expect(res.body.room).toBe(room);
     expect(res.body.messages).toEqual([]);
@@ -140,24 +131,24 @@ describe('join (no after)', () => {
 
   it('answers the tail at once, with last = head', async () => {
     const room = newRoom();
-    const sent = await sendMany(base, room, 5);
-    const all = await poll(base, room);
+    const sent = await sendMany(server.base, room, 5);
+    const all = await poll(server.base, room);
     expect(all.body.messages).toEqual(sent);
     expect(all.body.last).toBe(5);
     expect(all.body.more).toBe(false);
 
-    const tail = await poll(base, room, { limit: 2 });
+    const tail = await poll(server.base, room, { limit: 2 });
     expect(seqs(tail.body)).toEqual([4, 5]);
     expect(tail.body.last).toBe(5);
     expect(tail.body.more).toBe(false);
-    expect(tail.body.epoch).toBe((await roomInfo(base, room)).epoch);
+    expect(tail.body.epoch).toBe((await roomInfo(server.base, room)).epoch);
   });
 
   it('hands out an epoch in an empty room that stays valid after its first message', async () => {
     const room = newRoom();
-    const join = await poll(base, room);
-    const first = await send(base, room, 'first');
-    const res = await poll(base, room, { after: join.body.last, epoch: join.body.epoch, timeout: 5 });
+    const join = await poll(server.base, room);
+    const first = await send(server.base, room, 'first');
+    const res = await poll(server.base, room, { after: join.body.last, epoch: join.body.epoch, timeout: 5 });
     expect(res.body.reset).toBeUndefined();
     expect(res.body.messages).toEqual([first]);
     expect(res.body.epoch).toBe(join.body.epoch);
@@ -167,12 +158,12 @@ describe('join (no after)', () => {
 describe('limit and more', () => {
   it('pages forward with more until the head', async () => {
     const room = newRoom();
-    await sendMany(base, room, 5);
+    await sendMany(server.base, room, 5);
     const pages: number[][] = [];
     const mores: boolean[] = [];
     let after = 0;
     for (let i = 0; i < 10; i++) {
-      const res = await poll(base, room, { after, limit: 2, timeout: 0 });
+      const res = await poll(server.base, room, { after, limit: 2, timeout: 0 });
       expect(res.status).toBe(200);
       pages.push(seqs(res.body));
       mores.push(res.body.more);
@@ -186,16 +177,16 @@ describe('limit and more', () => {
 
   it('applies to a woken poll', async () => {
     const room = newRoom();
-    const held = poll(base, room, { after: 0, limit: 1, timeout: 20 });
-    await waitParked(base, 1);
+    const held = poll(server.base, room, { after: 0, limit: 1, timeout: 20 });
+    await waitParked(server.base, 1);
     // Whether the answer is made before or after the second message is
     // stored, it holds at most one message, and the next poll gets the other.
-    await Promise.all([send(base, room, 'a'), send(base, room, 'b')]);
+    await Promise.all([send(server.base, room, 'a'), send(server.base, room, 'b')]);
     const res = await held;
     expect(res.body.messages).toHaveLength(1);
     expect(res.body.messages[0]!.seq).toBe(1);
     expect(res.body.last).toBe(1);
-    const next = await poll(base, room, { after: 1, timeout: 5 });
+    const next = await poll(server.base, room, { after: 1, timeout: 5 });
     expect(seqs(next.body)).toEqual([2]);
     expect(next.body.more).toBe(false);
   });
@@ -204,8 +195,8 @@ describe('limit and more', () => {
 describe('before (history pages)', () => {
   it('pages backwards, oldest first, with more saying older messages exist', async () => {
     const room = newRoom();
-    await sendMany(base, room, 5);
-    const page = async (before: number) => (await poll(base, room, { before, limit: 2 })).body;
+    await sendMany(server.base, room, 5);
+    const page = async (before: number) => (await poll(server.base, room, { before, limit: 2 })).body;
 
     const p1 = await page(6);
     expect(seqs(p1)).toEqual([4, 5]);
@@ -229,7 +220,7 @@ describe('before (history pages)', () => {
   });
 
   it('answers an empty room with nothing and last 0', async () => {
-    const res = await poll(base, newRoom(), { before: 10 });
+    const res = await poll(server.base, newRoom(), { before: 10 });
     expect(res.status).toBe(200);
     expect(res.body.messages).toEqual([]);
     expect(res.body.last).toBe(0);
@@ -240,27 +231,27 @@ describe('before (history pages)', () => {
 describe('reset', () => {
   it('answers the tail with reset when the epoch differs', async () => {
     const room = newRoom();
-    const sent = await sendMany(base, room, 3);
-    const res = await poll(base, room, { after: 2, epoch: 'not-this-epoch', timeout: 5 });
+    const sent = await sendMany(server.base, room, 3);
+    const res = await poll(server.base, room, { after: 2, epoch: 'not-this-epoch', timeout: 5 });
     expect(res.status).toBe(200);
     expect(res.body.reset).toBe(true);
     expect(res.body.messages).toEqual(sent);
     expect(res.body.last).toBe(3);
-    expect(res.body.epoch).toBe((await roomInfo(base, room)).epoch);
+    expect(res.body.epoch).toBe((await roomInfo(server.base, room)).epoch);
   });
 
   it('is not held when the cursor is at the head of another epoch', async () => {
     const room = newRoom();
-    await sendMany(base, room, 3);
-    const res = await poll(base, room, { after: 3, epoch: 'old-epoch', timeout: 5 });
+    await sendMany(server.base, room, 3);
+    const res = await poll(server.base, room, { after: 3, epoch: 'old-epoch', timeout: 5 });
     expect(res.body.reset).toBe(true);
     expect(seqs(res.body)).toEqual([1, 2, 3]);
   });
 
   it('obeys limit', async () => {
     const room = newRoom();
-    await sendMany(base, room, 3);
-    const res = await poll(base, room, { after: 1, epoch: 'old-epoch', limit: 2, timeout: 5 });
+    await sendMany(server.base, room, 3);
+    const res = await poll(server.base, room, { after: 1, epoch: 'old-epoch', limit: 2, timeout: 5 });
     expect(res.body.reset).toBe(true);
     expect(seqs(res.body)).toEqual([2, 3]);
     expect(res.body.last).toBe(3);
@@ -268,13 +259,13 @@ describe('reset', () => {
 
   it('answers the tail with reset when after is beyond the head', async () => {
     const room = newRoom();
-    await sendMany(base, room, 3);
-    const res = await poll(base, room, { after: 10, timeout: 5 });
+    await sendMany(server.base, room, 3);
+    const res = await poll(server.base, room, { after: 10, timeout: 5 });
     expect(res.body.reset).toBe(true);
     expect(seqs(res.body)).toEqual([1, 2, 3]);
     expect(res.body.last).toBe(3);
 
-    const empty = await poll(base, newRoom(), { after: 5, timeout: 5 });
+    const empty = await poll(server.base, newRoom(), { after: 5, timeout: 5 });
     expect(empty.body.reset).toBe(true);
     expect(empty.body.messages).toEqual([]);
     expect(empty.body.last).toBe(0);
@@ -282,9 +273,9 @@ describe('reset', () => {
 
   it('is absent from ordinary answers', async () => {
     const room = newRoom();
-    await sendMany(base, room, 2);
-    const info = await roomInfo(base, room);
-    const res = await poll(base, room, { after: 1, epoch: info.epoch });
+    await sendMany(server.base, room, 2);
+    const info = await roomInfo(server.base, room);
+    const res = await poll(server.base, room, { after: 1, epoch: info.epoch });
     expect(Object.keys(res.body)).toEqual(['room', 'epoch', 'messages', 'last', 'more']);
   });
 });

@@ -1,10 +1,11 @@
 // Shared helpers of the HTTP tests: small request wrappers, a bounded condition wait and the parked-polls gauge.
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { Config } from '../../src/config.js';
 import type { PollBody } from '../../src/core/answer.js';
 import type { Message } from '../../src/core/types.js';
-import type { startTestServer } from '../helpers/server.js';
+import { startTestServer } from '../helpers/server.js';
 
 export type { Message, PollBody };
 
@@ -32,6 +33,22 @@ export interface Res<T> {
   /** Parsed JSON when the answer is JSON, else the text. */
   body: T;
   text: string;
+}
+
+/**
+ * One server for a file's tests: started before them, closed after them.
+ * Read `base` inside tests, once it is set.
+ */
+export function useServer(overrides: Partial<Config> = {}): { srv: TestServer; base: string } {
+  const server = {} as { srv: TestServer; base: string };
+  beforeAll(async () => {
+    server.srv = await startTestServer(overrides);
+    server.base = server.srv.baseUrl;
+  });
+  afterAll(async () => {
+    await server.srv?.close();
+  });
+  return server;
 }
 
 let roomCounter = 0;
