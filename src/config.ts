@@ -4,6 +4,9 @@
  * clear line instead of surfacing later.
  */
 
+export type StoreKind = 'memory' | 'sqlite' | 'redis';
+export const STORE_KINDS: readonly StoreKind[] = ['memory', 'sqlite', 'redis'];
+
 export interface Config {
   host: string;
   port: number;
@@ -11,8 +14,18 @@ export interface Config {
   defaultTimeout: number;
   /** Longest hold in seconds; longer requests are clamped to it. */
   maxTimeout: number;
+  /** Where messages live. */
+  store: StoreKind;
+  /** The SQLite store's database file. */
+  sqlitePath: string;
+  /** The Redis store's server. */
+  redisUrl: string;
+  /** Starts every Redis key and channel of this deployment. */
+  redisPrefix: string;
   /** Messages kept per room. */
   retention: number;
+  /** Seconds a message is kept by the SQLite store; 0 keeps by count only. */
+  retentionAge: number;
   /** Rooms kept by the in-memory store. */
   maxRooms: number;
   maxTextLength: number;
@@ -76,6 +89,44 @@ function origins(raw: string): string[] {
   return list;
 }
 
+function storeKind(raw: string): StoreKind {
+  const value = raw.trim() as StoreKind;
+  if (!STORE_KINDS.includes(value)) throw new ConfigError(`must be one of ${STORE_KINDS.join(', ')}`);
+  return value;
+}
+
+function filePath(raw: string): string {
+  if (raw.trim() === '' || raw.includes('\0')) throw new ConfigError('must be a file path');
+  return raw;
+}
+
+const DURATION = /^([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)?$/i;
+const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+function duration(raw: string): number {
+  const m = DURATION.exec(raw.trim());
+  const value = m ? Number(m[1]) * SECONDS[(m[2] ?? 's').toLowerCase()]! : NaN;
+  if (!(value >= 0 && value <= 100 * 365 * 86_400)) throw new ConfigError('must be a duration such as 3600, 90m, 12h or 30d (0: no age limit)');
+  return value;
+}
+
+function redisUrl(raw: string): string {
+  let url;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new ConfigError('must be a URL such as redis://127.0.0.1:6379 or rediss://user:password@host:6380/0');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError('must start with redis:// or rediss://');
+  return raw.trim();
+}
+
+function redisPrefix(raw: string): string {
+  // No braces: the room is the key's hash tag, and must be the first {…} in it.
+  if (!/^[A-Za-z0-9:._-]{1,64}$/.test(raw)) throw new ConfigError('must be 1 to 64 letters, digits or : . _ -');
+  return raw;
+}
+
 function trustProxy(raw: string): boolean | number | string {
   const value = raw.trim();
   if (value === 'true' || value === 'false') return value === 'true';
@@ -93,8 +144,13 @@ const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
   { key: 'defaultTimeout', flag: 'poll-timeout', env: 'POLL_TIMEOUT', default: 25, help: 'seconds a poll is held when the client names no timeout', parse: number(0, 3600, { unit: 'seconds' }) },
   { key: 'maxTimeout', flag: 'poll-timeout-max', env: 'POLL_TIMEOUT_MAX', default: 60, help: 'longest hold in seconds; longer requests are clamped', parse: number(0, 3600, { unit: 'seconds' }) },
   { key: 'capacity', flag: 'poll-capacity', env: 'POLL_CAPACITY', default: 10_000, help: 'polls held at once; past it new polls get 503', parse: number(1, 10_000_000, { integer: true }) },
+  { key: 'store', flag: 'store', env: 'STORE', default: 'sqlite', help: 'where messages live: sqlite (a file, kept across restarts), redis (shared by several instances) or memory (lost on restart)', parse: storeKind },
+  { key: 'sqlitePath', flag: 'sqlite-path', env: 'SQLITE_PATH', default: 'data/chat.db', help: 'the SQLite database file (its directory is created)', parse: filePath },
+  { key: 'redisUrl', flag: 'redis-url', env: 'REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis server, as redis:// or rediss:// with credentials if any', parse: redisUrl },
+  { key: 'redisPrefix', flag: 'redis-prefix', env: 'REDIS_PREFIX', default: 'chat:', help: 'starts every Redis key and channel name of this deployment', parse: redisPrefix },
   { key: 'retention', flag: 'retention', env: 'RETENTION', default: 1000, help: 'messages kept per room', parse: number(1, 10_000_000, { integer: true }) },
-  { key: 'maxRooms', flag: 'max-rooms', env: 'MAX_ROOMS', default: 1000, help: 'rooms kept in memory; past it the least recently posted-to room is forgotten', parse: number(1, 10_000_000, { integer: true }) },
+  { key: 'retentionAge', flag: 'retention-age', env: 'RETENTION_AGE', default: 0, help: 'sqlite store: drop messages older than this (seconds, or 90m, 12h, 30d; 0: no age limit); a room keeps its newest', parse: duration },
+  { key: 'maxRooms', flag: 'max-rooms', env: 'MAX_ROOMS', default: 1000, help: 'memory store: rooms kept; past it the least recently posted-to room is forgotten', parse: number(1, 10_000_000, { integer: true }) },
   { key: 'maxTextLength', flag: 'max-text-length', env: 'MAX_TEXT_LENGTH', default: 4000, help: 'longest message text, in characters (code points)', parse: number(1, 100_000, { integer: true }) },
   { key: 'bodyLimit', flag: 'body-limit', env: 'BODY_LIMIT', default: 64 * 1024, help: 'largest POST body (b, kb or mb)', parse: bytes(1024, 1024 * 1024) },
   { key: 'corsOrigins', flag: 'cors-origins', env: 'CORS_ORIGINS', default: [], help: 'comma-separated origins allowed to call the API from other sites, or *', parse: origins },
@@ -142,6 +198,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   const result = config as unknown as Config;
   if (result.defaultTimeout > result.maxTimeout) {
     throw new ConfigError(`--poll-timeout (${result.defaultTimeout}) must not exceed --poll-timeout-max (${result.maxTimeout})`);
+  }
+  if (result.retentionAge > 0 && result.store !== 'sqlite') {
+    throw new ConfigError(`--retention-age applies to the sqlite store only; the ${result.store} store keeps messages by count (--retention)`);
   }
   return result;
 }

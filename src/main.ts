@@ -1,5 +1,7 @@
 import { ConfigError, loadConfig, usage } from './config.js';
+import { StoreOpenError } from './core/store.js';
 import { consoleLog, startServer } from './server.js';
+import { describeStore } from './stores/open.js';
 
 /** Exit code for a configuration or start-up error, as most Unix tools use for usage errors. */
 const EXIT_CONFIG = 2;
@@ -26,6 +28,10 @@ async function main(): Promise<void> {
   try {
     running = await startServer(config);
   } catch (err) {
+    if (err instanceof StoreOpenError) {
+      console.error(`cannot open the message store: ${err.message}`);
+      process.exit(EXIT_CONFIG);
+    }
     const code = (err as NodeJS.ErrnoException).code;
     const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : String(err);
     console.error(`cannot listen on ${config.host}:${config.port}: ${reason}`);
@@ -33,7 +39,7 @@ async function main(): Promise<void> {
   }
   // A wildcard address is not somewhere a browser can go; name the local host instead.
   const url = running.url.replace(/\/\/(0\.0\.0\.0|\[::\])/, '//localhost');
-  consoleLog(`chat server listening on ${running.url}: open ${url}/ in a browser`);
+  consoleLog(`chat server listening on ${running.url}: open ${url}/ in a browser; ${describeStore(config)}`);
 
   const stop = (signal: string): void => {
     if (process.exitCode !== undefined) {

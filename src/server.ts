@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.js';
 import { Chat } from './core/chat.js';
-import { MemoryStore } from './core/memory-store.js';
 import type { Store } from './core/store.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './http/errors.js';
 import { Metrics } from './http/metrics.js';
+import { openStore } from './stores/open.js';
 
 /** Seconds a client refused for capacity or shutdown is told to wait. */
 const RETRY_AFTER = 2;
@@ -19,13 +19,13 @@ export interface RunningServer {
   readonly metrics: Metrics;
   /**
    * Answers every parked poll at once, answers 503 for `drainTimeout`
-   * seconds, then closes every connection and the store.
+   * seconds, then closes every connection, and the store if it opened it.
    */
   shutdown(): Promise<void>;
 }
 
 export interface ServerParts {
-  /** Defaults to an in-memory store built from the config. */
+  /** Defaults to the store the config names, opened here (and closed at shutdown). */
   store?: Store;
   log?: Logger;
   /** Default process metrics (CPU, memory, event loop) in /metrics; default true. */
@@ -37,10 +37,14 @@ export const consoleLog: Logger = (message, err) => {
   else console.error(message, err);
 };
 
-/** Builds the service from its config and starts listening. */
+/**
+ * Builds the service from its config and starts listening. Throws
+ * StoreOpenError when the configured store cannot be opened.
+ */
 export async function startServer(config: Config, parts: ServerParts = {}): Promise<RunningServer> {
   const log = parts.log ?? consoleLog;
-  const store = parts.store ?? new MemoryStore({ retention: config.retention, maxRooms: config.maxRooms });
+  const ownStore = parts.store === undefined;
+  const store = parts.store ?? (await openStore(config, log));
   let chat: Chat | undefined;
   const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics });
   chat = new Chat(store, { maxTextLength: config.maxTextLength, capacity: config.capacity, retryAfter: RETRY_AFTER, observer: metrics });
@@ -72,13 +76,18 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   // No inactivity timeout on sockets: a parked poll is silent by design.
   server.setTimeout(0);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    if (ownStore) await store.close();
+    throw err;
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
@@ -91,7 +100,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
-      await store.close();
+      if (ownStore) await store.close();
     })());
 
   return { url: `http://${host}:${address.port}`, server, chat, metrics, shutdown };

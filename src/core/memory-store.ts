@@ -1,5 +1,6 @@
 import { nanoid } from 'nanoid';
 import { Ring } from './ring.js';
+import { RoomListeners } from './room-listeners.js';
 import type { ChangeListener, Store } from './store.js';
 import type { AppendResult, Draft, Message, RoomState, Slice } from './types.js';
 
@@ -47,7 +48,7 @@ export class MemoryStore implements Store {
   private readonly generations = new Uint32Array(GENERATION_BUCKETS);
   /** In least-recently-posted-first order, so the first key is the one to forget. */
   private readonly rooms = new Map<string, RoomLog>();
-  private readonly listeners = new Map<string, Set<ChangeListener>>();
+  private readonly listeners = new RoomListeners();
 
   constructor(private readonly options: MemoryStoreOptions) {
     for (const [name, value] of Object.entries(options)) {
@@ -89,8 +90,7 @@ export class MemoryStore implements Store {
     const dropped = log.ring.push(message);
     if (dropped?.clientMsgId !== undefined) log.byClientMsgId.delete(dropped.clientMsgId);
 
-    const listeners = this.listeners.get(room);
-    if (listeners) for (const listener of listeners) listener();
+    this.listeners.notify(room);
     return { message, duplicate: false };
   }
 
@@ -126,13 +126,7 @@ export class MemoryStore implements Store {
   }
 
   async subscribe(room: string, listener: ChangeListener): Promise<() => void> {
-    let set = this.listeners.get(room);
-    if (!set) this.listeners.set(room, (set = new Set()));
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0 && this.listeners.get(room) === set) this.listeners.delete(room);
-    };
+    return this.listeners.add(room, listener);
   }
 
   async ping(): Promise<void> {}

@@ -80,3 +80,15 @@ export class StoreUnavailableError extends Error {
     this.name = 'StoreUnavailableError';
   }
 }
+
+/**
+ * The store cannot be opened as configured (a corrupt or locked file, an
+ * unreachable server, refused credentials). Its message is one line meant
+ * for the operator.
+ */
+export class StoreOpenError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreOpenError';
+  }
+}

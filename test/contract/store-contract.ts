@@ -51,6 +51,18 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(new Set(slice.messages.map((m) => m.id)).size).toBe(3);
     });
 
+    it('reads back exactly what append returned', async () => {
+      const store = await make();
+      const appended = [
+        (await store.append('r', draft('plain'), 1_700_000_000_123)).message,
+        (await store.append('r', draft('with id', { clientMsgId: 'c-1' }), 1_700_000_000_456)).message,
+      ];
+      expect(appended[0]).not.toHaveProperty('clientMsgId');
+      expect((await store.readAfter('r', 0, 10)).messages).toEqual(appended);
+      expect((await store.readBefore('r', 3, 10)).messages).toEqual(appended);
+      expect((await store.readTail('r', 1)).messages).toEqual([appended[1]]);
+    });
+
     it('keeps rooms apart', async () => {
       const store = await make();
       await store.append('a', draft('a1'), 1);

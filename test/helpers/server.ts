@@ -11,14 +11,15 @@ export interface TestServer extends RunningServer {
 
 /**
  * A real server listening on a free loopback port, with the defaults a user
- * gets except no drain, no posting limit and quiet logs (collected in `logs`).
+ * gets except the in-memory store, no drain, no posting limit and quiet logs
+ * (collected in `logs`).
  */
 export async function startTestServer(
   overrides: Partial<Config> = {},
   parts: { store?: Store } = {},
 ): Promise<TestServer & { logs: string[] }> {
   const logs: string[] = [];
-  const config: Config = { ...DEFAULTS, host: '127.0.0.1', port: 0, drainTimeout: 0, postRate: 0, ...overrides };
+  const config: Config = { ...DEFAULTS, store: 'memory', host: '127.0.0.1', port: 0, drainTimeout: 0, postRate: 0, ...overrides };
   const running = await startServer(config, {
     ...parts,
     processMetrics: false,

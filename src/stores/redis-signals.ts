@@ -1,0 +1,114 @@
+import type { Redis } from 'ioredis';
+import { StoreUnavailableError, type ChangeListener } from '../core/store.js';
+
+interface Channel {
+  readonly listeners: Set<ChangeListener>;
+  /** Resolves once the channel is subscribed on the current connection; rejects while it is down. */
+  ready: Promise<void>;
+  linger?: NodeJS.Timeout;
+}
+
+function down(): Promise<void> {
+  const failed = Promise.reject(new StoreUnavailableError('the Redis connection for change signals is down'));
+  failed.catch(() => {});
+  return failed;
+}
+
+/**
+ * Change signals from Redis shard channels, one per room, on a connection of
+ * their own.
+ *
+ * A channel stays subscribed for `lingerMs` after its last listener leaves,
+ * because a woken client polls again at once: its next poll then finds the
+ * subscription active and costs no round trip.
+ *
+ * No signal is lost to a dropped connection: when it drops, every listener is
+ * called (its poll reads the store, which fails while Redis is away, so the
+ * poll is answered rather than left waiting for a signal that cannot come);
+ * when it is back, every channel is subscribed again and then every listener
+ * is called, to cover what was published meanwhile.
+ */
+export class RedisSignals {
+  private readonly channels = new Map<string, Channel>();
+
+  constructor(
+    private readonly conn: Redis,
+    private readonly lingerMs: number,
+  ) {
+    conn.on('smessage', (channel: string) => this.notify(channel));
+    conn.on('close', () => {
+      for (const entry of this.channels.values()) entry.ready = down();
+      this.notifyAll();
+    });
+    conn.on('ready', () => void this.resubscribe());
+  }
+
+  /** Calls `listener` after every publish on `channel` once subscribed; resolves to the function that stops it. */
+  async subscribe(channel: string, listener: ChangeListener): Promise<() => void> {
+    let entry = this.channels.get(channel);
+    if (!entry) this.channels.set(channel, (entry = { listeners: new Set(), ready: this.send(channel) }));
+    clearTimeout(entry.linger);
+    entry.linger = undefined;
+    entry.listeners.add(listener);
+    try {
+      await entry.ready;
+    } catch (err) {
+      // Not lingering: the next subscribe must try again, not meet this failure.
+      entry.listeners.delete(listener);
+      this.forget(channel, entry);
+      throw err;
+    }
+    const subscribed = entry;
+    return () => this.remove(channel, subscribed, listener);
+  }
+
+  private send(channel: string): Promise<void> {
+    return this.conn.ssubscribe(channel).then(
+      () => undefined,
+      (err: unknown) => {
+        throw new StoreUnavailableError(`Redis: cannot subscribe to change signals: ${(err as Error).message}`, { cause: err });
+      },
+    );
+  }
+
+  private remove(channel: string, entry: Channel, listener: ChangeListener): void {
+    entry.listeners.delete(listener);
+    if (entry.listeners.size > 0 || entry.linger) return;
+    entry.linger = setTimeout(() => this.forget(channel, entry), this.lingerMs).unref();
+  }
+
+  private forget(channel: string, entry: Channel): void {
+    clearTimeout(entry.linger);
+    if (this.channels.get(channel) !== entry || entry.listeners.size > 0) return;
+    this.channels.delete(channel);
+    // Sent before any later subscribe to the same channel, on the same connection, so it cannot undo one.
+    this.conn.sunsubscribe(channel).catch(() => {});
+  }
+
+  private notify(channel: string): void {
+    const entry = this.channels.get(channel);
+    if (entry) for (const listener of entry.listeners) listener();
+  }
+
+  private notifyAll(): void {
+    for (const entry of this.channels.values()) for (const listener of entry.listeners) listener();
+  }
+
+  private async resubscribe(): Promise<void> {
+    const entries = [...this.channels];
+    for (const [channel, entry] of entries) entry.ready = this.send(channel);
+    const results = await Promise.allSettled(entries.map(([, entry]) => entry.ready));
+    // A failure here means the connection dropped again; its next 'ready' tries again.
+    if (results.every((r) => r.status === 'fulfilled')) this.notifyAll();
+  }
+
+  /** Active subscriptions, lingering ones included. */
+  get size(): number {
+    return this.channels.size;
+  }
+
+  close(): void {
+    for (const entry of this.channels.values()) clearTimeout(entry.linger);
+    this.channels.clear();
+  }
+}

@@ -1,0 +1,277 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { nanoid } from 'nanoid';
+import { StoreOpenError, StoreUnavailableError, type ChangeListener, type Store } from '../core/store.js';
+import type { AppendResult, Draft, Message, RoomState, Slice } from '../core/types.js';
+import { APPEND, READ } from './redis-scripts.js';
+import { RedisSignals } from './redis-signals.js';
+
+export interface RedisStoreOptions {
+  /** redis:// or rediss:// URL, with credentials and database number if needed. */
+  url: string;
+  /** Starts every key and channel name, so that several deployments can share one Redis. */
+  prefix: string;
+  /** Messages kept per room (the stream's exact MAXLEN). */
+  retention: number;
+  /** Where connection losses and recoveries are reported. */
+  log?: (message: string, err?: unknown) => void;
+}
+
+/** A command that takes longer fails (503) rather than holding a request. */
+const COMMAND_TIMEOUT_MS = 5000;
+/** Reconnect backoff cap: a Redis that comes back is used again within this. */
+const RECONNECT_MAX_MS = 2000;
+/** How long a room's change channel stays subscribed after its last poll left. */
+const SIGNAL_LINGER_MS = 10_000;
+/** How often the store epoch is read again, to notice a Redis wiped while connected. */
+const EPOCH_REFRESH_MS = 10_000;
+
+/**
+ * Where a room lives in Redis. Every key of a room carries the room as its
+ * hash tag, so that one room's keys share a Redis Cluster slot and a script
+ * may touch them all.
+ */
+export function roomKeys(prefix: string, room: string) {
+  const base = `${prefix}{${room}}`;
+  return { meta: `${base}:meta`, log: `${base}:log`, ids: `${base}:ids`, signal: `${base}:signal` };
+}
+
+type Entry = [id: string, fields: string[]];
+
+function toMessage(room: string, [entryId, fields]: Entry): Message {
+  const get = (name: string): string | undefined => {
+    for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+    return undefined;
+  };
+  const message: Message = {
+    seq: Number.parseInt(entryId, 10),
+    id: get('id') ?? '',
+    room,
+    author: get('author') ?? '',
+    text: get('text') ?? '',
+    ts: Number(get('ts')),
+  };
+  const clientMsgId = get('cmid');
+  if (clientMsgId !== undefined) message.clientMsgId = clientMsgId;
+  return message;
+}
+
+/** The URL without its password, for messages. */
+export function safeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+/**
+ * Keeps messages in Redis, one stream per room, so that any number of server
+ * processes share one history and wake each other's polls. Key layout: see
+ * roomKeys and the README. Needs Redis 7.0 or newer (sharded pub/sub).
+ *
+ * Commands are never queued or retried while Redis is away: they fail at once
+ * with StoreUnavailableError (a 503), so a post is never acknowledged unless
+ * Redis ran it, and never run twice behind the client's back.
+ */
+export class RedisStore implements Store {
+  private readonly epochKey: string;
+  private epochLoad?: Promise<string>;
+  private readonly epochTimer: NodeJS.Timeout;
+
+  private constructor(
+    private readonly cmd: Redis,
+    private readonly sub: Redis,
+    private readonly signals: RedisSignals,
+    private readonly options: RedisStoreOptions,
+  ) {
+    this.epochKey = `${options.prefix}epoch`;
+    // After a reconnect (Redis may have restarted empty) and now and then, read
+    // the store epoch again, so that rooms started afresh get a new one.
+    cmd.on('ready', () => (this.epochLoad = undefined));
+    this.epochTimer = setInterval(() => (this.epochLoad = undefined), EPOCH_REFRESH_MS).unref();
+  }
+
+  /** Connects and checks the server; throws StoreOpenError with one line for the operator. */
+  static async open(options: RedisStoreOptions): Promise<RedisStore> {
+    if (!Number.isInteger(options.retention) || options.retention < 1) throw new RangeError('retention must be a positive integer');
+    const where = safeUrl(options.url);
+    const connectionOptions: RedisOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      retryStrategy: (attempt) => Math.min(attempt * 200, RECONNECT_MAX_MS),
+    };
+    let cmd: Redis;
+    let sub: Redis;
+    try {
+      cmd = new Redis(options.url, { ...connectionOptions, connectionName: 'longpoll-chat' });
+      sub = new Redis(options.url, { ...connectionOptions, connectionName: 'longpoll-chat-signals', autoResubscribe: false });
+    } catch (err) {
+      throw new StoreOpenError(`REDIS_URL is not a usable Redis URL (${where}): ${(err as Error).message}`, { cause: err });
+    }
+
+    let lastError: Error | undefined;
+    const remember = (err: Error): void => {
+      lastError = err;
+    };
+    cmd.on('error', remember);
+    sub.on('error', remember);
+    try {
+      await Promise.all([cmd.connect(), sub.connect()]);
+      const info = await cmd.info('server');
+      const version = /redis_version:(\d+)\.(\d+)/.exec(info);
+      if (!version || Number(version[1]) < 7) {
+        throw new StoreOpenError(`Redis at ${where} is version ${version ? `${version[1]}.${version[2]}` : 'unknown'}; this server needs 7.0 or newer (sharded pub/sub)`);
+      }
+    } catch (err) {
+      cmd.disconnect();
+      sub.disconnect();
+      if (err instanceof StoreOpenError) throw err;
+      const reason = (lastError ?? (err as Error)).message;
+      if (/WRONGPASS|NOAUTH|NOPERM/.test(reason)) throw new StoreOpenError(`Redis at ${where} refused the credentials: ${reason}`, { cause: err });
+      throw new StoreOpenError(`cannot reach Redis at ${where}: ${reason}`, { cause: err });
+    } finally {
+      cmd.off('error', remember);
+      sub.off('error', remember);
+    }
+
+    const log = options.log ?? (() => {});
+    watch(cmd, 'commands', log);
+    watch(sub, 'change signals', log);
+    const store = new RedisStore(cmd, sub, new RedisSignals(sub, SIGNAL_LINGER_MS), options);
+    await store.epoch();
+    await store.warnAboutEviction(where, log);
+    return store;
+  }
+
+  /** Redis evicting keys under memory pressure would drop history silently; say so at start-up. */
+  private async warnAboutEviction(where: string, log: (message: string) => void): Promise<void> {
+    try {
+      const [, policy] = (await this.cmd.config('GET', 'maxmemory-policy')) as string[];
+      if (policy !== undefined && policy !== 'noeviction') {
+        log(`warning: Redis at ${where} has maxmemory-policy ${policy}; it may evict chat history. Set it to noeviction, so that a full Redis refuses posts (503) instead.`);
+      }
+    } catch {
+      // Managed services often refuse CONFIG; nothing to check then.
+    }
+  }
+
+  /** The store epoch, created once for the whole prefix: what an empty room reports, and what a new room takes. */
+  private epoch(): Promise<string> {
+    this.epochLoad ??= this.call(async () => {
+      const fresh = nanoid(12);
+      const existing = await this.cmd.set(this.epochKey, fresh, 'NX', 'GET');
+      return existing ?? fresh;
+    }).catch((err: unknown) => {
+      this.epochLoad = undefined;
+      throw err;
+    });
+    return this.epochLoad;
+  }
+
+  /** Runs a Redis command, turning any failure into StoreUnavailableError. */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err;
+      throw new StoreUnavailableError(`Redis: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async append(room: string, draft: Draft, now: number): Promise<AppendResult> {
+    const storeEpoch = await this.epoch();
+    const keys = roomKeys(this.options.prefix, room);
+    const id = nanoid();
+    const reply = (await this.call(() =>
+      APPEND.run(
+        this.cmd,
+        [keys.meta, keys.log, keys.ids, keys.signal],
+        [storeEpoch, this.options.retention, id, draft.author, draft.text, now, draft.clientMsgId ?? ''],
+      ),
+    )) as [1, string, number] | [0, string, string, string[]];
+    if (reply[0] === 0) return { message: toMessage(room, [reply[2], reply[3]]), duplicate: true };
+    const message: Message = { seq: reply[2], id, room, author: draft.author, text: draft.text, ts: now };
+    if (draft.clientMsgId !== undefined) message.clientMsgId = draft.clientMsgId;
+    return { message, duplicate: false };
+  }
+
+  private async read(room: string, mode: 'after' | 'before' | 'info', seq: number, limit: number): Promise<Slice> {
+    const keys = roomKeys(this.options.prefix, room);
+    const [epoch, head, oldest, entries] = (await this.call(() =>
+      READ.run(this.cmd, [keys.meta, keys.log], [mode, seq, limit]),
+    )) as [string, number, number, Entry[]];
+    return {
+      epoch: epoch === '' ? await this.epoch() : epoch,
+      head,
+      oldest,
+      messages: entries.map((entry) => toMessage(room, entry)),
+    };
+  }
+
+  readAfter(room: string, after: number, limit: number): Promise<Slice> {
+    return this.read(room, 'after', after, limit);
+  }
+
+  async readBefore(room: string, before: number, limit: number): Promise<Slice> {
+    const slice = await this.read(room, 'before', before, limit);
+    slice.messages.reverse();
+    return slice;
+  }
+
+  readTail(room: string, limit: number): Promise<Slice> {
+    return this.readBefore(room, Number.MAX_SAFE_INTEGER, limit);
+  }
+
+  async info(room: string): Promise<RoomState> {
+    const { epoch, head, oldest } = await this.read(room, 'info', 0, 0);
+    return { epoch, head, oldest };
+  }
+
+  subscribe(room: string, listener: ChangeListener): Promise<() => void> {
+    return this.signals.subscribe(roomKeys(this.options.prefix, room).signal, listener);
+  }
+
+  async ping(): Promise<void> {
+    if (this.sub.status !== 'ready') throw new StoreUnavailableError('the Redis connection for change signals is down');
+    await this.call(() => this.cmd.ping());
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.epochTimer);
+    this.signals.close();
+    for (const conn of [this.cmd, this.sub]) {
+      // Closing on purpose is not a loss to report, and must not wake anything.
+      conn.removeAllListeners();
+      conn.on('error', () => {});
+    }
+    await Promise.all(
+      [this.cmd, this.sub].map((conn) =>
+        conn.quit().then(
+          () => undefined,
+          () => conn.disconnect(),
+        ),
+      ),
+    );
+  }
+}
+
+/** Reports a connection's losses and recoveries once each, not at every reconnect attempt. */
+function watch(conn: Redis, role: string, log: (message: string, err?: unknown) => void): void {
+  let down = false;
+  const lost = (reason: string): void => {
+    if (down) return;
+    down = true;
+    log(`Redis connection (${role}) lost: ${reason}; reconnecting`);
+  };
+  conn.on('error', (err: Error) => lost(err.message));
+  conn.on('close', () => lost('connection closed'));
+  conn.on('ready', () => {
+    if (!down) return;
+    down = false;
+    log(`Redis connection (${role}) restored`);
+  });
+}

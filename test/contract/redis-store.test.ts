@@ -1,0 +1,121 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { StoreOpenError } from '../../src/core/store.js';
+import { RedisStore, roomKeys } from '../../src/stores/redis-store.js';
+import { startRedisServer, type RedisProcess } from '../helpers/processes.js';
+import { storeContract } from './store-contract.js';
+
+const env = inject('redis');
+let stores = 0;
+/** A prefix of its own for each store, under the run's prefix that is wiped afterwards. */
+const newPrefix = (): string => `${env.prefix}s${++stores}:`;
+const draft = (text: string, clientMsgId?: string) => ({ author: 'ann', text, ...(clientMsgId ? { clientMsgId } : {}) });
+
+describe.skipIf(env.skip)('redis store', () => {
+  storeContract('redis', ({ retention }) => RedisStore.open({ url: env.url, prefix: newPrefix(), retention }));
+
+  const open: RedisStore[] = [];
+  const make = async (prefix: string, retention = 100): Promise<RedisStore> => {
+    const store = await RedisStore.open({ url: env.url, prefix, retention });
+    open.push(store);
+    return store;
+  };
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+
+  let raw: Redis;
+  beforeAll(() => {
+    raw = new Redis(env.url);
+  });
+  afterAll(() => raw?.disconnect());
+
+  describe('two stores on one prefix, as two server processes would have', () => {
+    it('give gap-free seqs to appends racing from both', async () => {
+      const prefix = newPrefix();
+      const [a, b] = [await make(prefix, 1000), await make(prefix, 1000)];
+      const results = await Promise.all(
+        Array.from({ length: 400 }, (_, i) => (i % 2 === 0 ? a : b).append('r', draft(`m${i}`), i)),
+      );
+      expect(results.map((r) => r.message.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+      const read = await b.readAfter('r', 0, 1000);
+      expect(read.messages).toEqual(results.map((r) => r.message).sort((x, y) => x.seq - y.seq));
+    });
+
+    it('signal each other: every append on one, after a subscribe on the other resolved, is signalled', async () => {
+      const prefix = newPrefix();
+      const [a, b] = [await make(prefix), await make(prefix)];
+      for (let i = 1; i <= 30; i++) {
+        let signals = 0;
+        const room = `race-${i}`;
+        const stop = await a.subscribe(room, () => signals++);
+        await b.append(room, draft('x'), i);
+        await expect.poll(() => signals).toBeGreaterThan(0);
+        stop();
+      }
+    });
+
+    it('share clientMsgIds and the epoch', async () => {
+      const prefix = newPrefix();
+      const [a, b] = [await make(prefix), await make(prefix)];
+      expect((await a.info('fresh')).epoch).toBe((await b.info('fresh')).epoch);
+      const first = await a.append('r', draft('once', 'k'), 1);
+      expect(await b.append('r', draft('twice', 'k'), 2)).toEqual({ message: first.message, duplicate: true });
+      expect((await b.info('r')).epoch).toBe((await a.info('fresh')).epoch);
+    });
+  });
+
+  it('keeps deployments with different prefixes apart', async () => {
+    const [a, b] = [await make(newPrefix()), await make(newPrefix())];
+    await a.append('r', draft('a1'), 1);
+    await a.append('r', draft('a2'), 1);
+    expect((await b.info('r')).head).toBe(0);
+    expect((await b.append('r', draft('b1'), 1)).message.seq).toBe(1);
+    expect((await a.info('r')).epoch).not.toBe((await b.info('r')).epoch);
+  });
+
+  it('lays a room out as documented: one stream, a hash and a clientMsgId index, all tagged with the room', async () => {
+    const prefix = newPrefix();
+    const store = await make(prefix, 2);
+    for (let i = 1; i <= 3; i++) await store.append('lobby', draft(`t${i}`, `k${i}`), i);
+    const keys = roomKeys(prefix, 'lobby');
+    expect(keys).toEqual({
+      meta: `${prefix}{lobby}:meta`,
+      log: `${prefix}{lobby}:log`,
+      ids: `${prefix}{lobby}:ids`,
+      signal: `${prefix}{lobby}:signal`,
+    });
+    expect((await raw.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000))[1].sort()).toEqual(
+      [`${prefix}epoch`, keys.ids, keys.log, keys.meta].sort(),
+    );
+    expect(await raw.type(keys.log)).toBe('stream');
+    expect(await raw.xlen(keys.log)).toBe(2);
+    expect(await raw.hgetall(keys.meta)).toEqual({ epoch: await raw.get(`${prefix}epoch`), head: '3' });
+    // The index is trimmed with the stream.
+    expect(await raw.zrange(keys.ids, 0, -1, 'WITHSCORES')).toEqual(['k2', '2', 'k3', '3']);
+  });
+
+  it('refuses to start against an unreachable Redis, with one line', async () => {
+    await expect(RedisStore.open({ url: 'redis://127.0.0.1:1', prefix: newPrefix(), retention: 10 })).rejects.toThrow(
+      /^cannot reach Redis at redis:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/,
+    );
+  });
+});
+
+describe.skipIf(env.skipOwnServer)('redis store against a Redis that needs a password', () => {
+  let server: RedisProcess;
+  beforeAll(async () => {
+    server = await startRedisServer(['--requirepass', 'sekret']);
+  });
+  afterAll(() => server?.kill());
+
+  it('refuses a wrong or missing password with one line, hiding the password', async () => {
+    const wrong = RedisStore.open({ url: `redis://:nope@127.0.0.1:${server.port}`, prefix: 'p:', retention: 10 });
+    await expect(wrong).rejects.toThrow(StoreOpenError);
+    await expect(wrong).rejects.toThrow(new RegExp(`^Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${server.port} refused the credentials: WRONGPASS`));
+    await expect(RedisStore.open({ url: server.url, prefix: 'p:', retention: 10 })).rejects.toThrow(/refused the credentials: NOAUTH/);
+    const right = await RedisStore.open({ url: `redis://:sekret@127.0.0.1:${server.port}`, prefix: 'p:', retention: 10 });
+    expect((await right.append('r', draft('in'), 1)).message.seq).toBe(1);
+    await right.close();
+  });
+});
