@@ -92,7 +92,7 @@ describe.skipIf(env.skip)('redis store', () => {
     expect(await raw.xlen(keys.log)).toBe(2);
     expect(await raw.hgetall(keys.meta)).toEqual({ epoch: await raw.get(`${prefix}epoch`), head: '3' });
     // The index is trimmed with the stream.
-    expect(await raw.zrange(keys.ids, 0, -1, 'WITHSCORES')).toEqual(['k2', '2', 'k3', '3']);
+    expect(await raw.zrange(keys.ids, '0', '-1', 'WITHSCORES')).toEqual(['k2', '2', 'k3', '3']);
   });
 
   it('refuses to start against an unreachable Redis, with one line', async () => {
