@@ -5,31 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { DEFAULTS } from '../../src/config.js';
 import { startTestServer } from '../helpers/server.js';
-import { newRoom, poll, post, send, waitParked, type Message, type TestServer, useServer } from './util.js';
+import { follow, newRoom, poll, post, range, send, waitParked, type Message, type TestServer, useServer } from './util.js';
 
 const server = useServer();
-
-const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
-/** The protocol's client loop: join, then poll from the cursor until `until` is seen. */
-async function follow(baseUrl: string, room: string, until: number, joined?: { epoch: string; last: number }): Promise<Message[]> {
-  let cursor = joined;
-  if (!cursor) {
-    const join = await poll(baseUrl, room);
-    expect(join.status).toBe(200);
-    cursor = { epoch: join.body.epoch, last: join.body.last };
-  }
-  const seen: Message[] = [];
-  while (cursor.last < until) {
-    const r = await poll(baseUrl, room, { after: cursor.last, epoch: cursor.epoch, timeout: 5 });
-    expect(r.status, r.text).toBe(200);
-    expect(r.body.reset).toBeUndefined();
-    expect(r.body.gap).toBeUndefined();
-    seen.push(...r.body.messages);
-    cursor = { epoch: r.body.epoch, last: r.body.last };
-  }
-  return seen;
-}
 
 describe('50 posters and a follower in one room', () => {
   it('assign seqs 1..1000 exactly once, and the follower sees each once, in order', async () => {

@@ -226,3 +226,26 @@ export function rawGet(baseUrl: string, path: string, options: http.RequestOptio
   r.req.end();
   return r;
 }
+
+/** The whole numbers from `from` to `to`. */
+export const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/** The protocol's client loop: join, then poll from the cursor until `until` is seen. */
+export async function follow(baseUrl: string, room: string, until: number, joined?: { epoch: string; last: number }): Promise<Message[]> {
+  let cursor = joined;
+  if (!cursor) {
+    const join = await poll(baseUrl, room);
+    expect(join.status).toBe(200);
+    cursor = { epoch: join.body.epoch, last: join.body.last };
+  }
+  const seen: Message[] = [];
+  while (cursor.last < until) {
+    const r = await poll(baseUrl, room, { after: cursor.last, epoch: cursor.epoch, timeout: 5 });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.reset).toBeUndefined();
+    expect(r.body.gap).toBeUndefined();
+    seen.push(...r.body.messages);
+    cursor = { epoch: r.body.epoch, last: r.body.last };
+  }
+  return seen;
+}
