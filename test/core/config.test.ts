@@ -23,8 +23,26 @@ describe('loadConfig', () => {
     });
   });
 
+  it('chooses the store: SQLite under ./data by default, Redis by URL and prefix, and an age limit for SQLite', () => {
+    expect(DEFAULTS).toMatchObject({ store: 'sqlite', sqlitePath: 'data/chat.db', retentionAge: 0, redisUrl: 'redis://127.0.0.1:6379', redisPrefix: 'chat:' });
+    expect(loadConfig(['--retention-age', '12h'], {})).toMatchObject({ store: 'sqlite', retentionAge: 12 * 3600 });
+    expect(loadConfig([], { RETENTION_AGE: '30d', SQLITE_PATH: '/var/lib/chat/chat.db' })).toMatchObject({ retentionAge: 30 * 86_400, sqlitePath: '/var/lib/chat/chat.db' });
+    expect(loadConfig(['--retention-age=90'], {}).retentionAge).toBe(90);
+    expect(loadConfig(['--store', 'redis'], { REDIS_URL: 'rediss://u:p@cache:6380/2', REDIS_PREFIX: 'prod:chat:' })).toMatchObject({
+      store: 'redis',
+      redisUrl: 'rediss://u:p@cache:6380/2',
+      redisPrefix: 'prod:chat:',
+    });
+  });
+
   it.each([
     [['--port', 'eighty'], {}, /--port must be a whole number from 0 to 65535; got "eighty"/],
+    [['--store', 'postgres'], {}, /^--store must be one of memory, sqlite, redis; got "postgres"$/],
+    [['--redis-url', 'http://cache:6379'], {}, /^--redis-url must start with redis:\/\/ or rediss:\/\//],
+    [[], { REDIS_URL: 'localhost' }, /^REDIS_URL must be a URL/],
+    [['--redis-prefix', 'chat:{x}:'], {}, /^--redis-prefix must be 1 to 64 letters/],
+    [['--retention-age', 'a week'], {}, /^--retention-age must be a duration such as/],
+    [['--store', 'redis', '--retention-age', '1d'], {}, /^--retention-age applies to the sqlite store only; the redis store keeps messages by count/],
     [[], { PORT: '70000' }, /^PORT must be/],
     [[], { RETENTION: '0' }, /^RETENTION must be/],
     [[], { POLL_TIMEOUT: '90' }, /--poll-timeout \(90\) must not exceed --poll-timeout-max \(60\)/],
