@@ -2,7 +2,9 @@
 export { Chat, type ChatObserver, type ChatOptions } from './core/chat.js';
 export { ChatError, type ErrorCode } from './core/errors.js';
 export { MemoryStore, type MemoryStoreOptions } from './core/memory-store.js';
-export { StoreUnavailableError, type ChangeListener, type Store } from './core/store.js';
+export { StoreOpenError, StoreUnavailableError, type ChangeListener, type Store } from './core/store.js';
+export { SqliteStore, type SqliteStoreOptions } from './stores/sqlite-store.js';
+export { RedisStore, type RedisStoreOptions } from './stores/redis-store.js';
 export type { AppendResult, Draft, Message, RoomState, Slice } from './core/types.js';
 export { PollAnswer, type Outcome, type PollBody } from './core/answer.js';
 export type { Deliver, Poll, PollRequest } from './core/poll-hub.js';
@@ -10,5 +12,5 @@ export { createChatRouter, type ChatRouterOptions } from './http/router.js';
 export { createApp, type AppOptions } from './http/app.js';
 export { Metrics } from './http/metrics.js';
 export { STATUS } from './http/errors.js';
-export { DEFAULTS, loadConfig, type Config } from './config.js';
+export { DEFAULTS, loadConfig, type Config, type StoreKind } from './config.js';
 export { startServer, type RunningServer } from './server.js';

@@ -28,8 +28,12 @@ function down(): Promise<void> {
  * when it is back, every channel is subscribed again and then every listener
  * is called, to cover what was published meanwhile.
  */
+/** Channels kept subscribed without listeners, at most: polls on ever new rooms must not grow this without bound. */
+const MAX_LINGERING = 10_000;
+
 export class RedisSignals {
   private readonly channels = new Map<string, Channel>();
+  private lingering = 0;
 
   constructor(
     private readonly conn: Redis,
@@ -47,8 +51,7 @@ export class RedisSignals {
   async subscribe(channel: string, listener: ChangeListener): Promise<() => void> {
     let entry = this.channels.get(channel);
     if (!entry) this.channels.set(channel, (entry = { listeners: new Set(), ready: this.send(channel) }));
-    clearTimeout(entry.linger);
-    entry.linger = undefined;
+    this.stopLinger(entry);
     entry.listeners.add(listener);
     try {
       await entry.ready;
@@ -74,11 +77,20 @@ export class RedisSignals {
   private remove(channel: string, entry: Channel, listener: ChangeListener): void {
     entry.listeners.delete(listener);
     if (entry.listeners.size > 0 || entry.linger) return;
+    if (this.lingering >= MAX_LINGERING) return this.forget(channel, entry);
+    this.lingering++;
     entry.linger = setTimeout(() => this.forget(channel, entry), this.lingerMs).unref();
   }
 
-  private forget(channel: string, entry: Channel): void {
+  private stopLinger(entry: Channel): void {
+    if (!entry.linger) return;
     clearTimeout(entry.linger);
+    entry.linger = undefined;
+    this.lingering--;
+  }
+
+  private forget(channel: string, entry: Channel): void {
+    this.stopLinger(entry);
     if (this.channels.get(channel) !== entry || entry.listeners.size > 0) return;
     this.channels.delete(channel);
     // Sent before any later subscribe to the same channel, on the same connection, so it cannot undo one.
@@ -102,13 +114,8 @@ export class RedisSignals {
     if (results.every((r) => r.status === 'fulfilled')) this.notifyAll();
   }
 
-  /** Active subscriptions, lingering ones included. */
-  get size(): number {
-    return this.channels.size;
-  }
-
   close(): void {
-    for (const entry of this.channels.values()) clearTimeout(entry.linger);
+    for (const entry of this.channels.values()) this.stopLinger(entry);
     this.channels.clear();
   }
 }

@@ -122,8 +122,12 @@ export class SqliteStore implements Store {
   private sweepTimer?: NodeJS.Timeout;
   private sweeping = false;
   private closed = false;
-  /** SQL reads made; polls answered from memory do not add to it. */
-  reads = 0;
+  private readCount = 0;
+
+  /** SQL reads made so far; polls answered from memory do not add to it. */
+  get reads(): number {
+    return this.readCount;
+  }
 
   /** Opens (or creates) the database; throws StoreOpenError with one line for the operator. */
   static open(options: SqliteStoreOptions): SqliteStore {
@@ -246,10 +250,10 @@ export class SqliteStore implements Store {
     const cached = this.cache.get(room);
     if (cached) return cached;
     const entry: CachedRoom = { head: 0, oldest: 0, recent: new Ring(this.cache.perRoom) };
-    this.reads++;
+    this.readCount++;
     const head = this.q.head.get(room)?.head ?? 0;
     if (head > 0) {
-      this.reads += 2;
+      this.readCount += 2;
       const newest = this.q.newest.all(room, this.cache.perRoom);
       for (let i = newest.length - 1; i >= 0; i--) entry.recent.push(toMessage(room, newest[i]!));
       entry.head = head;
@@ -264,7 +268,7 @@ export class SqliteStore implements Store {
     if (to <= from) return [];
     const first = entry.head - entry.recent.size + 1;
     if (from >= first) return entry.recent.slice(from - first, to - first);
-    this.reads++;
+    this.readCount++;
     return this.q.range.all(room, from, to).map((row) => toMessage(room, row));
   }
 

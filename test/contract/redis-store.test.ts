@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { StoreOpenError } from '../../src/core/store.js';
+import { RedisSignals } from '../../src/stores/redis-signals.js';
 import { RedisStore, roomKeys } from '../../src/stores/redis-store.js';
 import { startRedisServer, type RedisProcess } from '../helpers/processes.js';
 import { storeContract } from './store-contract.js';
@@ -93,6 +94,28 @@ describe.skipIf(env.skip)('redis store', () => {
     expect(await raw.hgetall(keys.meta)).toEqual({ epoch: await raw.get(`${prefix}epoch`), head: '3' });
     // The index is trimmed with the stream.
     expect(await raw.zrange(keys.ids, '0', '-1', 'WITHSCORES')).toEqual(['k2', '2', 'k3', '3']);
+  });
+
+  it("keeps a room's channel subscribed for a while after its last listener, then unsubscribes", async () => {
+    const conn = new Redis(env.url, { lazyConnect: true });
+    await conn.connect();
+    const signals = new RedisSignals(conn, 200);
+    const channel = `${newPrefix()}{linger}:signal`;
+    const subscribers = async (): Promise<number> => Number(((await raw.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number])[1]);
+    try {
+      let calls = 0;
+      const stop = await signals.subscribe(channel, () => calls++);
+      await raw.spublish(channel, '1');
+      await expect.poll(() => calls).toBe(1);
+      stop();
+      expect(await subscribers()).toBe(1);
+      await raw.spublish(channel, '2');
+      await expect.poll(subscribers).toBe(0);
+      expect(calls).toBe(1);
+    } finally {
+      signals.close();
+      conn.disconnect();
+    }
   });
 
   it('refuses to start against an unreachable Redis, with one line', async () => {
