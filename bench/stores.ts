@@ -10,13 +10,13 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { nanoid } from 'nanoid';
 import { MemoryStore } from '../src/core/memory-store.js';
 import type { Store } from '../src/core/store.js';
 import { RedisStore } from '../src/stores/redis-store.js';
 import { SqliteStore } from '../src/stores/sqlite-store.js';
 import { startServerProcess, type ServerProcess } from '../test/helpers/processes.js';
+import { deleteKeys, probeRedis } from '../test/helpers/redis.js';
 
 const { values } = parseArgs({
   options: {
@@ -152,34 +152,11 @@ async function wakeups(from: ServerProcess, to: ServerProcess): Promise<number[]
   return latencies.sort((a, b) => a - b);
 }
 
-async function redisReachable(): Promise<boolean> {
-  const redis = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-async function deleteKeys(): Promise<void> {
-  const redis = new Redis(redisUrl);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  redis.disconnect();
-}
-
 async function main(): Promise<void> {
   const stores = Object.keys(STORES).filter((name) => name !== 'redis');
-  if (await redisReachable()) stores.push('redis');
-  else console.log(`no Redis at ${redisUrl}: Redis rows skipped`);
+  const noRedis = await probeRedis(redisUrl);
+  if (noRedis) console.log(`${noRedis}: Redis rows skipped`);
+  else stores.push('redis');
   console.log(`posts/s: ${POSTERS} closed-loop posters, ${ROOMS} rooms, ${SECONDS} s a run, ${ROUNDS} rounds, stores in turn; median (min–max)`);
 
   const results = new Map<string, Throughput[]>(stores.map((s) => [s, []]));
@@ -241,5 +218,5 @@ try {
   await main();
 } finally {
   rmSync(dir, { recursive: true, force: true });
-  if (await redisReachable()) await deleteKeys();
+  if (!(await probeRedis(redisUrl))) await deleteKeys(redisUrl, prefix);
 }

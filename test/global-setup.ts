@@ -2,9 +2,9 @@
 // suites that start (and kill) one of their own. In CI both must be there;
 // elsewhere a missing one skips those suites, said loudly once here.
 import { spawnSync } from 'node:child_process';
-import { Redis } from 'ioredis';
 import { nanoid } from 'nanoid';
 import type { TestProject } from 'vitest/node';
+import { deleteKeys, probeRedis } from './helpers/redis.js';
 
 export interface RedisTestEnv {
   /** The shared Redis, from TEST_REDIS_URL (default redis://127.0.0.1:6379). */
@@ -23,39 +23,9 @@ declare module 'vitest' {
   }
 }
 
-async function probe(url: string): Promise<string> {
-  const redis = new Redis(url, { lazyConnect: true, retryStrategy: () => null, connectTimeout: 2000, maxRetriesPerRequest: 0 });
-  let lastError = '';
-  redis.on('error', (err: Error) => (lastError = err.message));
-  try {
-    await redis.connect();
-    const info = await redis.info('server');
-    const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0);
-    return major >= 7 ? '' : `the Redis at ${url} is older than 7.0`;
-  } catch (err) {
-    return `no Redis at ${url} (${lastError || (err as Error).message})`;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const url = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const skip = await probe(url);
+  const skip = await probeRedis(url);
   const binary = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   const skipOwnServer = binary.status === 0 ? '' : 'no redis-server binary on the PATH';
   const skipped = [

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { probeRedis } from './redis.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -101,20 +101,11 @@ export async function startRedisServer(extraArgs: readonly string[] = []): Promi
     });
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      let refusal = '';
-      probe.on('error', (err: Error) => (refusal = err.message));
-      try {
-        await probe.connect();
-        break;
-      } catch {
-        // A password-protected server refuses us, which proves it is up.
-        if (/NOAUTH|WRONGPASS/.test(refusal)) break;
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      } finally {
-        probe.disconnect();
-      }
+      const refusal = await probeRedis(`redis://127.0.0.1:${port}`);
+      // A password-protected server refuses us, which proves it is up.
+      if (!refusal || /NOAUTH|WRONGPASS/.test(refusal)) return;
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start: ${refusal}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };
   await start();
