@@ -142,7 +142,12 @@ export class RedisStore implements Store {
     watch(cmd, 'commands', log);
     watch(sub, 'change signals', log);
     const store = new RedisStore(cmd, sub, new RedisSignals(sub, SIGNAL_LINGER_MS), options);
-    await store.epoch();
+    try {
+      await store.epoch();
+    } catch (err) {
+      await store.close();
+      throw new StoreOpenError(`cannot use Redis at ${where}: ${(err as Error).message}`, { cause: err });
+    }
     await store.warnAboutEviction(where, log);
     return store;
   }
