@@ -9,7 +9,7 @@ export type { AppendResult, Draft, Message, RoomState, Slice } from './core/type
 export { PollAnswer, type Outcome, type PollBody } from './core/answer.js';
 export type { Deliver, Poll, PollRequest } from './core/poll-hub.js';
 export { createChatRouter, type ChatRouterOptions } from './http/router.js';
-export { createApp, type AppOptions } from './http/app.js';
+export { createApp, createRequestListener, type AppOptions } from './http/app.js';
 export { Metrics } from './http/metrics.js';
 export { STATUS } from './http/errors.js';
 export { DEFAULTS, loadConfig, type Config, type StoreKind } from './config.js';

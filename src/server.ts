@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.js';
 import { Chat } from './core/chat.js';
 import type { Store } from './core/store.js';
-import { createApp } from './http/app.js';
+import { createRequestListener } from './http/app.js';
 import type { Logger } from './http/errors.js';
 import { Metrics } from './http/metrics.js';
 import { openStore } from './stores/open.js';
@@ -49,7 +49,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics });
   chat = new Chat(store, { maxTextLength: config.maxTextLength, capacity: config.capacity, retryAfter: RETRY_AFTER, observer: metrics });
 
-  const app = createApp(chat, {
+  const listener = createRequestListener(chat, {
     defaultTimeout: config.defaultTimeout,
     maxTimeout: config.maxTimeout,
     bodyLimit: config.bodyLimit,
@@ -71,7 +71,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       headersTimeout: keepAliveMs + 1000,
       requestTimeout: Math.max(300_000, keepAliveMs + 2000),
     },
-    app,
+    listener,
   );
   // No inactivity timeout on sockets: a parked poll is silent by design.
   server.setTimeout(0);

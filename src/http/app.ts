@@ -1,7 +1,11 @@
 import express, { type Express } from 'express';
+import type { RequestListener } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
 import type { Chat } from '../core/chat.js';
 import { ChatError } from '../core/errors.js';
-import { errorHandler } from './errors.js';
+import { cors } from './cors.js';
+import { answerError, errorHandler } from './errors.js';
+import { pollRoute } from './poll-route.js';
 import { createChatRouter, type ChatRouterOptions } from './router.js';
 
 export interface AppOptions extends ChatRouterOptions {
@@ -21,4 +25,37 @@ export function createApp(chat: Chat, options: AppOptions): Express {
   });
   app.use(errorHandler(options.log));
   return app;
+}
+
+/** GET /api/rooms/:room/messages, exactly, with its query. */
+const POLL_PATH = /^\/api\/rooms\/([^/?]+)\/messages(?:\?(.*))?$/s;
+
+/**
+ * The standalone server's request listener. The long-poll GET, which every
+ * client repeats after every answer, goes straight to its handler, the same
+ * one the Express router uses, without the Express stack (a third of the
+ * server's time per poll); everything else, and any other spelling of that
+ * path, goes through the Express app.
+ */
+export function createRequestListener(chat: Chat, options: AppOptions): RequestListener {
+  const app = createApp(chat, options);
+  const servePoll = pollRoute(chat, options);
+  const answer = answerError(options.log);
+  const allowOrigin = options.corsOrigins.length > 0 ? cors(options.corsOrigins) : undefined;
+  return (req, res) => {
+    const match = req.method === 'GET' ? POLL_PATH.exec(req.url ?? '') : null;
+    if (!match) return void app(req, res);
+    const fail = (err: unknown): void => answer(err, res);
+    const serve = (): void => {
+      let room: string;
+      try {
+        room = decodeURIComponent(match[1]!);
+      } catch (err) {
+        return fail(err);
+      }
+      servePoll(req, res, room, parseQuery(match[2] ?? ''), fail).catch(fail);
+    };
+    if (allowOrigin) allowOrigin(req, res, serve);
+    else serve();
+  };
 }

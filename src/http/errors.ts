@@ -1,4 +1,5 @@
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler } from 'express';
+import type { ServerResponse } from 'node:http';
 import { ChatError, type ErrorCode } from '../core/errors.js';
 import { StoreUnavailableError } from '../core/store.js';
 import { sendJson } from './respond.js';
@@ -66,7 +67,7 @@ export function toChatError(err: unknown, log: Logger): ChatError {
   return new ChatError('internal_error', 'internal server error');
 }
 
-export function sendError(res: Response, err: ChatError, extraHeaders?: Record<string, string>): void {
+export function sendError(res: ServerResponse, err: ChatError, extraHeaders?: Record<string, string>): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -76,17 +77,23 @@ export function sendError(res: Response, err: ChatError, extraHeaders?: Record<s
   sendJson(res, STATUS[err.code], { error: { code: err.code, message: err.message } });
 }
 
-export function errorHandler(log: Logger): ErrorRequestHandler {
-  return (err, _req, res, _next) => {
+/** Answers anything thrown with the client's JSON error. */
+export function answerError(log: Logger): (err: unknown, res: ServerResponse) => void {
+  return (err, res) => {
     const error = toChatError(err, log);
     // A client turned away at shutdown should reconnect, to another instance if there is one.
     sendError(res, error, error.code === 'shutting_down' ? { Connection: 'close' } : undefined);
   };
 }
 
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  const answer = answerError(log);
+  return (err, _req, res, _next) => answer(err, res);
+}
+
 /** For a known path asked with a method it does not serve. */
 export function methodNotAllowed(allow: string) {
-  return (_req: unknown, res: Response): void => {
+  return (_req: unknown, res: ServerResponse): void => {
     sendError(res, new ChatError('method_not_allowed', `this path accepts ${allow}`), { Allow: allow });
   };
 }

@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -8,7 +8,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * revalidate it (Pragma for HTTP/1.0 caches) and that it is never to be
  * sniffed as something else.
  */
-export function sendBytes(res: Response, status: number, bytes: Buffer): void {
+export function sendBytes(res: ServerResponse, status: number, bytes: Buffer): void {
   res.writeHead(status, [
     'Content-Type', JSON_TYPE,
     'Content-Length', String(bytes.length),
@@ -19,6 +19,6 @@ export function sendBytes(res: Response, status: number, bytes: Buffer): void {
   res.end(bytes);
 }
 
-export function sendJson(res: Response, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   sendBytes(res, status, Buffer.from(JSON.stringify(body)));
 }

@@ -1,14 +1,15 @@
 import bodyParser from 'body-parser';
-import express, { Router, type RequestHandler, type Response } from 'express';
+import express, { Router, type RequestHandler } from 'express';
 import { fileURLToPath } from 'node:url';
-import type { PollAnswer } from '../core/answer.js';
 import type { Chat } from '../core/chat.js';
 import { ChatError } from '../core/errors.js';
+import { cors } from './cors.js';
 import { errorHandler, methodNotAllowed, type Logger } from './errors.js';
 import type { Metrics } from './metrics.js';
-import { pollParams, type PollLimits } from './params.js';
+import type { PollLimits } from './params.js';
+import { pollRoute } from './poll-route.js';
 import { rateLimit, type RateLimit } from './rate-limit.js';
-import { sendBytes, sendJson } from './respond.js';
+import { sendJson } from './respond.js';
 
 export const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
@@ -44,27 +45,8 @@ export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router
   });
   if (options.corsOrigins.length > 0) router.use('/api', cors(options.corsOrigins));
 
-  const sendAnswer = (res: Response, answer: PollAnswer): void => {
-    // Answers sent while shutting down close the connection, so clients reconnect elsewhere.
-    if (chat.isClosing) res.setHeader('Connection', 'close');
-    sendBytes(res, 200, answer.bytes);
-  };
-
-  const poll: RequestHandler<RoomParams> = async (req, res, next) => {
-    const { room } = req.params;
-    const { after, before, epoch, limit, timeoutMs } = pollParams(req.query, options);
-    if (after === undefined) {
-      const answer = before === undefined ? await chat.join(room, limit) : await chat.page(room, before, limit, epoch);
-      return sendAnswer(res, answer);
-    }
-    const held = chat.poll({ room, after, epoch, limit, timeoutMs }, (result) => {
-      if (result instanceof Error) next(result);
-      else sendAnswer(res, result);
-    });
-    res.on('close', held.cancel);
-    // A client gone before the listener was attached would never say so.
-    if (req.socket.destroyed) held.cancel();
-  };
+  const servePoll = pollRoute(chat, options);
+  const poll: RequestHandler<RoomParams> = (req, res, next) => servePoll(req, res, req.params.room, req.query, next);
 
   const post: RequestHandler<RoomParams> = async (req, res) => {
     const { message, duplicate } = await chat.post(req.params.room, req.body);
@@ -136,20 +118,4 @@ export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router
 
   router.use(errorHandler(options.log));
   return router;
-}
-
-function cors(origins: readonly string[]): RequestHandler {
-  const any = origins.includes('*');
-  const allowed = new Set(origins);
-  return (req, res, next) => {
-    const origin = req.headers.origin;
-    if (!any) res.setHeader('Vary', 'Origin');
-    if (origin === undefined || !(any || allowed.has(origin))) return next();
-    res.setHeader('Access-Control-Allow-Origin', any ? '*' : origin);
-    if (req.method !== 'OPTIONS') return next();
-    res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
-    res.setHeader('Access-Control-Allow-Headers', 'Content-Type');
-    res.setHeader('Access-Control-Max-Age', '600');
-    res.writeHead(204, { 'Cache-Control': 'no-store', Pragma: 'no-cache' }).end();
-  };
 }

@@ -34,9 +34,9 @@ export interface ServerProcess {
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs the server's entry point with `args` and the process's own output streams. */
-function runMain(args: readonly string[]): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+/** Runs a TypeScript entry point of the project in a process of its own, collecting its output. */
+function run(entry: string, args: readonly string[]): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -46,18 +46,15 @@ function runMain(args: readonly string[]): { child: ChildProcess; output: () => 
   return { child, output: () => text };
 }
 
-/**
- * Starts a chat server process on a free loopback port with `args`, and waits
- * until it says it listens. No drain and no posting limit unless `args` say so.
- */
-export async function startServerProcess(args: readonly string[]): Promise<ServerProcess> {
-  const { child, output } = runMain(['--host', '127.0.0.1', '--port', '0', '--drain-timeout', '0', '--post-rate', '0', ...args]);
+/** Starts a server (any entry point that prints "listening on http://host:port") and waits until it listens. */
+export async function startProcess(entry: string, args: readonly string[]): Promise<ServerProcess> {
+  const { child, output } = run(entry, args);
   const deadline = Date.now() + 20_000;
   let url: string | undefined;
   while (!(url = /listening on (http:\/\/[0-9.]+:[0-9]+)/.exec(output())?.[1])) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`server did not start:\n${output()}`);
+      throw new Error(`${entry} did not start:\n${output()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
@@ -73,9 +70,17 @@ export async function startServerProcess(args: readonly string[]): Promise<Serve
   };
 }
 
+/**
+ * Starts a chat server process on a free loopback port with `args`, and waits
+ * until it says it listens. No drain and no posting limit unless `args` say so.
+ */
+export function startServerProcess(args: readonly string[]): Promise<ServerProcess> {
+  return startProcess('src/main.ts', ['--host', '127.0.0.1', '--port', '0', '--drain-timeout', '0', '--post-rate', '0', ...args]);
+}
+
 /** Runs the server with `args` expecting it to refuse to start: its exit code and output. */
 export async function failedStart(args: readonly string[]): Promise<{ code: number | null; output: string }> {
-  const { child, output } = runMain(['--host', '127.0.0.1', '--port', '0', ...args]);
+  const { child, output } = run('src/main.ts', ['--host', '127.0.0.1', '--port', '0', ...args]);
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   const { code } = await exited(child);
   clearTimeout(timer);

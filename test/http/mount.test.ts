@@ -6,14 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chat } from '../../src/core/chat.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { createChatRouter } from '../../src/http/router.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 import { expectError, expectNoCache, newRoom, request, waitFor, type PollBody, type PostBody } from './util.js';
 
 let server: Server;
 let chat: Chat;
 let base: string;
+const store = new MemoryStore({ retention: 100, maxRooms: 100 });
 
 beforeAll(async () => {
-  chat = new Chat(new MemoryStore({ retention: 100, maxRooms: 100 }), { maxTextLength: 4000, capacity: 100, retryAfter: 2 });
+  chat = new Chat(store, { maxTextLength: 4000, capacity: 100, retryAfter: 2 });
   const app = express();
   app.get('/', (_req, res) => {
     res.type('text/plain').send('outer app');
@@ -83,5 +85,30 @@ describe('the router mounted at /chat', () => {
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     const outer = await fetch(`${base}/`);
     expect(await outer.text()).toBe('outer app');
+  });
+});
+
+describe('the standalone server, which serves polls without Express, and the mounted router', () => {
+  let standalone: TestServer;
+  beforeAll(async () => {
+    standalone = await startTestServer({}, { store });
+  });
+  afterAll(async () => {
+    await standalone?.close();
+  });
+
+  it('answer the same poll requests with the same status and body', async () => {
+    const room = newRoom('same');
+    for (const text of ['one', 'two', 'three']) await chat.post(room, { author: 'a', text });
+    const queries = [
+      '', '?limit=2', '?after=1&timeout=0', '?after=3&timeout=0', '?after=99&timeout=0', '?before=3', '?before=3&limit=1',
+      '?after=1&timeout=0&t=123', '?after=1&before=2', '?after=-1', '?after=1&after=2', '?epoch=', '?limit=0', '?timeout=x&after=0',
+      '?after=0&epoch=other&timeout=0',
+    ];
+    const paths = [...queries.map((q) => `/api/rooms/${room}/messages${q}`), '/api/rooms/%ZZ/messages', '/api/rooms/bad!room/messages?after=0'];
+    for (const path of paths) {
+      const [direct, mounted] = await Promise.all([request(standalone.baseUrl, path), request(base, `/chat${path}`)]);
+      expect({ path, status: direct.status, body: direct.body }).toEqual({ path, status: mounted.status, body: mounted.body });
+    }
   });
 });

@@ -1,0 +1,43 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PollAnswer } from '../core/answer.js';
+import type { Chat } from '../core/chat.js';
+import { pollParams, type PollLimits } from './params.js';
+import { sendBytes } from './respond.js';
+
+/**
+ * Serves GET /api/rooms/:room/messages (join, history page or long poll) on a
+ * plain node:http request, so that the standalone server can take this, the
+ * hottest route, without the Express stack, and the Express router can serve
+ * it the same way. Errors thrown synchronously or rejected are the caller's to
+ * answer, as are those that end a held poll, which go to `fail`.
+ */
+export type PollRoute = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  room: string,
+  query: Record<string, unknown>,
+  fail: (err: Error) => void,
+) => Promise<void>;
+
+export function pollRoute(chat: Chat, limits: PollLimits): PollRoute {
+  const sendAnswer = (res: ServerResponse, answer: PollAnswer): void => {
+    // Answers sent while shutting down close the connection, so clients reconnect elsewhere.
+    if (chat.isClosing) res.setHeader('Connection', 'close');
+    sendBytes(res, 200, answer.bytes);
+  };
+
+  return async (req, res, room, query, fail) => {
+    const { after, before, epoch, limit, timeoutMs } = pollParams(query, limits);
+    if (after === undefined) {
+      const answer = before === undefined ? await chat.join(room, limit) : await chat.page(room, before, limit, epoch);
+      return sendAnswer(res, answer);
+    }
+    const held = chat.poll({ room, after, epoch, limit, timeoutMs }, (result) => {
+      if (result instanceof Error) fail(result);
+      else sendAnswer(res, result);
+    });
+    res.on('close', held.cancel);
+    // A client gone before the listener was attached would never say so.
+    if (req.socket.destroyed) held.cancel();
+  };
+}
