@@ -31,11 +31,18 @@ export class PollAnswer {
   }
 }
 
+/**
+ * Every body has the same fields in the same order, so that the code handling
+ * them sees one object shape; a flag that is off is undefined, which JSON
+ * leaves out, as the protocol wants.
+ */
+function body(room: string, epoch: string, messages: Message[], last: number, more: boolean, reset?: true, gap?: true): PollBody {
+  return { room, epoch, messages, last, more, reset, gap };
+}
+
 /** The room's newest messages: a join, or a reset when `reset` is set. */
 export function tailAnswer(room: string, tail: Slice, reset: boolean): PollAnswer {
-  const body: PollBody = { room, epoch: tail.epoch, messages: tail.messages, last: tail.head, more: false };
-  if (reset) body.reset = true;
-  return new PollAnswer(body, reset ? 'reset' : 'data');
+  return new PollAnswer(body(room, tail.epoch, tail.messages, tail.head, false, reset || undefined), reset ? 'reset' : 'data');
 }
 
 /**
@@ -46,13 +53,12 @@ export function afterAnswer(room: string, after: number, slice: Slice): PollAnsw
   const { messages, head, epoch } = slice;
   const newest = messages[messages.length - 1];
   if (newest) {
-    const body: PollBody = { room, epoch, messages, last: newest.seq, more: newest.seq < head };
-    if (messages[0]!.seq > after + 1) body.gap = true;
-    return new PollAnswer(body, body.gap ? 'gap' : 'data');
+    const gap = messages[0]!.seq > after + 1 || undefined;
+    return new PollAnswer(body(room, epoch, messages, newest.seq, newest.seq < head, undefined, gap), gap ? 'gap' : 'data');
   }
   // Everything after the cursor has expired: jump to the head, or the client
   // would be told about the same gap again on every poll.
-  if (after < head) return new PollAnswer({ room, epoch, messages, last: head, more: false, gap: true }, 'gap');
+  if (after < head) return new PollAnswer(body(room, epoch, messages, head, false, undefined, true), 'gap');
   return undefined;
 }
 
@@ -61,10 +67,10 @@ export function beforeAnswer(room: string, slice: Slice): PollAnswer {
   const { messages, epoch, oldest } = slice;
   const first = messages[0];
   const last = messages[messages.length - 1]?.seq ?? 0;
-  return new PollAnswer({ room, epoch, messages, last, more: first !== undefined && first.seq > oldest }, 'data');
+  return new PollAnswer(body(room, epoch, messages, last, first !== undefined && first.seq > oldest), 'data');
 }
 
 /** A held poll that saw nothing new. */
 export function timeoutAnswer(room: string, epoch: string, after: number): PollAnswer {
-  return new PollAnswer({ room, epoch, messages: [], last: after, more: false }, 'timeout');
+  return new PollAnswer(body(room, epoch, [], after, false), 'timeout');
 }

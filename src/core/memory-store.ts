@@ -61,10 +61,11 @@ export class MemoryStore implements Store {
     return generation === 0 ? this.baseEpoch : `${this.baseEpoch}.${generation}`;
   }
 
-  private state(room: string): RoomState & { log?: RoomLog } {
-    const log = this.rooms.get(room);
-    if (!log) return { epoch: this.epochOf(room), head: 0, oldest: 0 };
-    return { epoch: log.epoch, head: log.head, oldest: log.oldest, log };
+  /** The room's state and `messages`, built in one object shape whatever the room. */
+  private slice(room: string, log: RoomLog | undefined, messages: Message[]): Slice {
+    return log
+      ? { epoch: log.epoch, head: log.head, oldest: log.oldest, messages }
+      : { epoch: this.epochOf(room), head: 0, oldest: 0, messages };
   }
 
   async append(room: string, draft: Draft, now: number): Promise<AppendResult> {
@@ -100,20 +101,26 @@ export class MemoryStore implements Store {
     this.rooms.delete(oldest.value);
     const bucket = bucketOf(oldest.value);
     this.generations[bucket] = this.generations[bucket]! + 1;
+    // What a read of the room returns has changed (a new epoch, no messages): its polls must read again.
+    this.listeners.notify(oldest.value);
+  }
+
+  readAfterNow(room: string, after: number, limit: number): Slice {
+    const log = this.rooms.get(room);
+    if (!log || after >= log.head) return this.slice(room, log, []);
+    const from = Math.max(after + 1, log.oldest) - log.oldest;
+    return this.slice(room, log, log.ring.slice(from, from + limit));
   }
 
   async readAfter(room: string, after: number, limit: number): Promise<Slice> {
-    const { log, ...state } = this.state(room);
-    if (!log || after >= log.head) return { ...state, messages: [] };
-    const from = Math.max(after + 1, state.oldest) - state.oldest;
-    return { ...state, messages: log.ring.slice(from, from + limit) };
+    return this.readAfterNow(room, after, limit);
   }
 
   async readBefore(room: string, before: number, limit: number): Promise<Slice> {
-    const { log, ...state } = this.state(room);
-    if (!log) return { ...state, messages: [] };
-    const to = Math.min(before, log.head + 1) - state.oldest;
-    return { ...state, messages: log.ring.slice(to - limit, to) };
+    const log = this.rooms.get(room);
+    if (!log) return this.slice(room, log, []);
+    const to = Math.min(before, log.head + 1) - log.oldest;
+    return this.slice(room, log, log.ring.slice(to - limit, to));
   }
 
   async readTail(room: string, limit: number): Promise<Slice> {
@@ -121,8 +128,8 @@ export class MemoryStore implements Store {
   }
 
   async info(room: string): Promise<RoomState> {
-    const { log: _log, ...state } = this.state(room);
-    return state;
+    const { epoch, head, oldest } = this.slice(room, this.rooms.get(room), []);
+    return { epoch, head, oldest };
   }
 
   async subscribe(room: string, listener: ChangeListener): Promise<() => void> {

@@ -38,6 +38,14 @@ export interface Poll {
   cancel(): void;
 }
 
+/** What an answered poll's caller holds: nothing is left to cancel. */
+const ANSWERED: Poll = { cancel() {} };
+
+/** Polls with the same cursor get the same answer. */
+function cursorKey(after: number, limit: number, epoch: string | undefined): string {
+  return `${after}:${limit}:${epoch ?? ''}`;
+}
+
 /** Parked polls of one room that share a cursor, and so share one answer. */
 interface Group {
   readonly key: string;
@@ -46,15 +54,15 @@ interface Group {
   readonly limit: number;
   readonly waiters: Set<Waiter>;
   /** Built on first use: every poll of the group that times out gets the same bytes. */
-  timeout?: PollAnswer;
+  timeout: PollAnswer | undefined;
 }
 
 interface Waiter extends Poll {
   readonly entry: RoomEntry;
   readonly deliver: Deliver;
   done: boolean;
-  group?: Group;
-  timer?: NodeJS.Timeout;
+  group: Group | undefined;
+  timer: NodeJS.Timeout | undefined;
   /** The store's epoch when the poll parked, for its timeout answer. */
   epoch: string;
 }
@@ -71,7 +79,16 @@ interface RoomEntry {
   signaledAt: number;
   /** Resolves when the store's change signal for the room is active. */
   readonly ready: Promise<void>;
-  unsubscribe?: () => void;
+  /** True once the store's change signal is active, for as long as the entry lives. */
+  live: boolean;
+  /**
+   * Answers with messages read since the last change signal, by cursor: the
+   * herd of polls that come back at one cursor after a wake-up shares one
+   * read and one serialization. Used only with stores that signal
+   * synchronously (Store.readAfterNow), for which no signal can be late.
+   */
+  readonly answers: Map<string, PollAnswer>;
+  unsubscribe: (() => void) | undefined;
   released: boolean;
   scheduled: boolean;
   flushing: boolean;
@@ -116,16 +133,60 @@ export class PollHub {
     if (this.active >= this.options.capacity) {
       throw new ChatError('over_capacity', 'too many polls in progress; retry later', this.options.retryAfter);
     }
+    if (this.store.readAfterNow) {
+      const now = this.pollNow(request, deliver);
+      if (now) return now;
+    }
     this.active++;
     const entry = this.acquire(request.room);
-    const waiter: Waiter = {
-      entry,
-      deliver,
-      done: false,
-      epoch: '',
-      cancel: () => this.settle(waiter),
-    };
+    const waiter: Waiter = this.waiter(entry, deliver, '');
     this.start(waiter, request).catch((err: unknown) => this.fail(waiter, err));
+    return waiter;
+  }
+
+  /**
+   * The way of stores that answer at once: the poll is answered, or parked,
+   * before this returns, with no promise in between. Undefined sends it the
+   * general way (a read that needs I/O, or a reset, which is rare).
+   */
+  private pollNow(request: PollRequest, deliver: Deliver): Poll | undefined {
+    const { room, after, limit, epoch: cursorEpoch } = request;
+    const existing = this.rooms.get(room);
+    const entry = existing?.live ? existing : undefined;
+    const key = cursorKey(after, limit, cursorEpoch);
+    let answer = entry?.answers.get(key);
+    let epoch: string;
+    if (answer) {
+      epoch = answer.body.epoch;
+    } else {
+      let slice;
+      try {
+        slice = this.store.readAfterNow!(room, after, limit);
+      } catch (err) {
+        deliver(err instanceof Error ? err : new Error(String(err)));
+        return ANSWERED;
+      }
+      if (!slice || (cursorEpoch !== undefined && cursorEpoch !== slice.epoch) || after > slice.head) return undefined;
+      answer = afterAnswer(room, after, slice);
+      if (answer) entry?.answers.set(key, answer);
+      epoch = slice.epoch;
+    }
+    if (!answer && (request.timeoutMs === 0 || this.closing)) answer = timeoutAnswer(room, epoch, after);
+    if (answer) {
+      this.options.observer?.answered(answer.outcome, 1);
+      deliver(answer);
+      return ANSWERED;
+    }
+    this.active++;
+    // The store's subscription is active at once, so parking right after the read leaves no gap.
+    const waiter = this.waiter(this.acquire(room), deliver, epoch);
+    this.park(waiter, request);
+    return waiter;
+  }
+
+  /** A poll in the hub, with every field it will ever have, so that all waiters share one object shape. */
+  private waiter(entry: RoomEntry, deliver: Deliver, epoch: string): Waiter {
+    const waiter: Waiter = { entry, deliver, done: false, group: undefined, timer: undefined, epoch, cancel: () => this.settle(waiter) };
     return waiter;
   }
 
@@ -154,7 +215,7 @@ export class PollHub {
     epoch: string | undefined,
     limit: number,
   ): Promise<{ answer?: PollAnswer; epoch: string }> {
-    const slice = await this.store.readAfter(room, after, limit);
+    const slice = this.store.readAfterNow?.(room, after, limit) ?? (await this.store.readAfter(room, after, limit));
     if ((epoch !== undefined && epoch !== slice.epoch) || after > slice.head) {
       const tail = await this.store.readTail(room, limit);
       return { answer: tailAnswer(room, tail, true), epoch: tail.epoch };
@@ -164,10 +225,10 @@ export class PollHub {
 
   private park(waiter: Waiter, request: PollRequest): void {
     const { groups } = waiter.entry;
-    const key = `${request.after}:${request.limit}:${request.epoch ?? ''}`;
+    const key = cursorKey(request.after, request.limit, request.epoch);
     let group = groups.get(key);
     if (!group) {
-      group = { key, after: request.after, epoch: request.epoch, limit: request.limit, waiters: new Set() };
+      group = { key, after: request.after, epoch: request.epoch, limit: request.limit, waiters: new Set(), timeout: undefined };
       groups.set(key, group);
     }
     group.waiters.add(waiter);
@@ -226,11 +287,16 @@ export class PollHub {
       scheduled: false,
       flushing: false,
       flushAgain: false,
+      // A store that answers at once has its subscriptions active at once, too.
+      live: this.store.readAfterNow !== undefined,
+      answers: new Map(),
+      unsubscribe: undefined,
       ready: this.store
         .subscribe(room, () => this.signal(entry))
         .then((unsubscribe) => {
-          if (entry.released) unsubscribe();
-          else entry.unsubscribe = unsubscribe;
+          if (entry.released) return unsubscribe();
+          entry.unsubscribe = unsubscribe;
+          entry.live = true;
         }),
     };
     // A failed subscription fails the polls waiting on it; the next poll of
@@ -252,6 +318,7 @@ export class PollHub {
 
   private signal(entry: RoomEntry): void {
     entry.signals++;
+    entry.answers.clear();
     if (entry.groups.size > 0) this.schedule(entry);
   }
 

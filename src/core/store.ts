@@ -38,8 +38,10 @@ export type ChangeListener = () => void;
  *
  * Change signal:
  * - `subscribe(room, listener)` resolves once the subscription is active:
- *   every append to the room that commits after that point is followed by at
- *   least one call of the listener. Several appends may be folded into one
+ *   every append to the room that commits after that point, and every other
+ *   change to what reads of the room return (a room forgotten, messages
+ *   dropped by age), is followed by at least one call of the listener.
+ *   Several appends may be folded into one
  *   call and a call may come when nothing is new; the caller reads the store
  *   to learn what is new, so a late or extra signal costs a read, never a
  *   message. A duplicate (see Idempotency) signals nothing.
@@ -53,6 +55,17 @@ export interface Store {
 
   /** Messages with seq > `after`, oldest first, at most `limit`. */
   readAfter(room: string, after: number, limit: number): Promise<Slice>;
+
+  /**
+   * Optional, for stores whose appends all commit in this process: what
+   * readAfter would answer, synchronously, or undefined when that would need
+   * waiting for I/O (the caller then uses readAfter). A store offering it also
+   * calls change listeners synchronously when an append commits, and a
+   * subscription is active as soon as subscribe is called; together these let
+   * a caller read, decide and park a poll with no gap in which a message could
+   * slip by.
+   */
+  readAfterNow?(room: string, after: number, limit: number): Slice | undefined;
 
   /** Messages with seq < `before`: the newest `limit` of them, oldest first. */
   readBefore(room: string, before: number, limit: number): Promise<Slice>;

@@ -5,6 +5,7 @@ import type { Chat } from '../core/chat.js';
 import { ChatError } from '../core/errors.js';
 import { cors } from './cors.js';
 import { answerError, errorHandler } from './errors.js';
+import { pollQueryOf } from './params.js';
 import { pollRoute } from './poll-route.js';
 import { createChatRouter, type ChatRouterOptions } from './router.js';
 
@@ -53,7 +54,7 @@ export function createRequestListener(chat: Chat, options: AppOptions): RequestL
       } catch (err) {
         return fail(err);
       }
-      servePoll(req, res, room, parseQuery(match[2] ?? ''), fail).catch(fail);
+      servePoll(req, res, room, pollQueryOf(parseQuery(match[2] ?? '')), fail).catch(fail);
     };
     if (allowOrigin) allowOrigin(req, res, serve);
     else serve();

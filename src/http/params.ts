@@ -27,14 +27,34 @@ function bad(message: string): ChatError {
   return new ChatError('invalid_parameter', message);
 }
 
+/** The poll's own query parameters, each as node:querystring (and so Express) decodes it: a string, or an array when repeated. */
+export interface PollQuery {
+  after: unknown;
+  before: unknown;
+  limit: unknown;
+  epoch: unknown;
+  timeout: unknown;
+}
+
+type Name = keyof PollQuery;
+
+/**
+ * Picks the poll's parameters out of a parsed query (node:querystring's, as
+ * Express's req.query is) into an object of one fixed shape, which the checks
+ * below read without the cost of generic property lookups.
+ */
+export function pollQueryOf(query: Record<string, unknown>): PollQuery {
+  return { after: query.after, before: query.before, limit: query.limit, epoch: query.epoch, timeout: query.timeout };
+}
+
 /** One value of a query parameter; absent is undefined, repeated is an error. */
-function single(query: Record<string, unknown>, name: string): string | undefined {
+function single(query: PollQuery, name: Name): string | undefined {
   const value = query[name];
   if (value === undefined || typeof value === 'string') return value;
   throw bad(`"${name}" must be given once`);
 }
 
-function integer(query: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
+function integer(query: PollQuery, name: Name, min: number, max: number): number | undefined {
   const raw = single(query, name);
   if (raw === undefined) return undefined;
   const value = DIGITS.test(raw) ? Number(raw) : NaN;
@@ -46,7 +66,7 @@ function integer(query: Record<string, unknown>, name: string, min: number, max:
  * Reads the long poll's query: decimal digits only for numbers, each known
  * parameter at most once; unknown parameters (cache busters) are ignored.
  */
-export function pollParams(query: Record<string, unknown>, limits: PollLimits): PollParams {
+export function pollParams(query: PollQuery, limits: PollLimits): PollParams {
   const after = integer(query, 'after', 0, Number.MAX_SAFE_INTEGER);
   const before = integer(query, 'before', 0, Number.MAX_SAFE_INTEGER);
   if (after !== undefined && before !== undefined) throw bad('"after" and "before" cannot be used together');

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PollAnswer } from '../core/answer.js';
 import type { Chat } from '../core/chat.js';
-import { pollParams, type PollLimits } from './params.js';
+import { pollParams, type PollLimits, type PollQuery } from './params.js';
 import { sendBytes } from './respond.js';
 
 /**
@@ -15,7 +15,7 @@ export type PollRoute = (
   req: IncomingMessage,
   res: ServerResponse,
   room: string,
-  query: Record<string, unknown>,
+  query: PollQuery,
   fail: (err: Error) => void,
 ) => Promise<void>;
 

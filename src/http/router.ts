@@ -6,7 +6,7 @@ import { ChatError } from '../core/errors.js';
 import { cors } from './cors.js';
 import { errorHandler, methodNotAllowed, type Logger } from './errors.js';
 import type { Metrics } from './metrics.js';
-import type { PollLimits } from './params.js';
+import { pollQueryOf, type PollLimits } from './params.js';
 import { pollRoute } from './poll-route.js';
 import { rateLimit, type RateLimit } from './rate-limit.js';
 import { sendJson } from './respond.js';
@@ -46,7 +46,7 @@ export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router
   if (options.corsOrigins.length > 0) router.use('/api', cors(options.corsOrigins));
 
   const servePoll = pollRoute(chat, options);
-  const poll: RequestHandler<RoomParams> = (req, res, next) => servePoll(req, res, req.params.room, req.query, next);
+  const poll: RequestHandler<RoomParams> = (req, res, next) => servePoll(req, res, req.params.room, pollQueryOf(req.query), next);
 
   const post: RequestHandler<RoomParams> = async (req, res) => {
     const { message, duplicate } = await chat.post(req.params.room, req.body);

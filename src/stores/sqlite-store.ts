@@ -272,25 +272,29 @@ export class SqliteStore implements Store {
     return this.q.range.all(room, from, to).map((row) => toMessage(room, row));
   }
 
-  private state(entry: CachedRoom): RoomState {
-    return { epoch: this.epoch, head: entry.head, oldest: entry.oldest };
+  private slice(entry: CachedRoom, messages: Message[]): Slice {
+    return { epoch: this.epoch, head: entry.head, oldest: entry.oldest, messages };
+  }
+
+  readAfterNow(room: string, after: number, limit: number): Slice {
+    return this.guard(() => {
+      const entry = this.room(room);
+      if (after >= entry.head) return this.slice(entry, []);
+      const from = Math.max(after + 1, entry.oldest);
+      return this.slice(entry, this.range(room, entry, from, Math.min(from + limit, entry.head + 1)));
+    });
   }
 
   async readAfter(room: string, after: number, limit: number): Promise<Slice> {
-    return this.guard(() => {
-      const entry = this.room(room);
-      if (after >= entry.head) return { ...this.state(entry), messages: [] };
-      const from = Math.max(after + 1, entry.oldest);
-      return { ...this.state(entry), messages: this.range(room, entry, from, Math.min(from + limit, entry.head + 1)) };
-    });
+    return this.readAfterNow(room, after, limit);
   }
 
   async readBefore(room: string, before: number, limit: number): Promise<Slice> {
     return this.guard(() => {
       const entry = this.room(room);
-      if (entry.head === 0) return { ...this.state(entry), messages: [] };
+      if (entry.head === 0) return this.slice(entry, []);
       const to = Math.min(before, entry.head + 1);
-      return { ...this.state(entry), messages: this.range(room, entry, Math.max(to - limit, entry.oldest), to) };
+      return this.slice(entry, this.range(room, entry, Math.max(to - limit, entry.oldest), to));
     });
   }
 
@@ -299,7 +303,10 @@ export class SqliteStore implements Store {
   }
 
   async info(room: string): Promise<RoomState> {
-    return this.guard(() => this.state(this.room(room)));
+    return this.guard(() => {
+      const { head, oldest } = this.room(room);
+      return { epoch: this.epoch, head, oldest };
+    });
   }
 
   async subscribe(room: string, listener: ChangeListener): Promise<() => void> {
@@ -329,7 +336,10 @@ export class SqliteStore implements Store {
             return expired;
           })(),
         );
-        for (const { room } of rooms) this.cache.delete(room);
+        for (const { room } of rooms) {
+          this.cache.delete(room);
+          this.listeners.notify(room);
+        }
         trimmed += rooms.length;
         if (rooms.length < SWEEP_CHUNK) return trimmed;
         await new Promise((resolve) => setImmediate(resolve));

@@ -4,21 +4,54 @@ import { ChatError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { PollHub, type PollRequest } from '../../src/core/poll-hub.js';
 import type { ChangeListener, Store } from '../../src/core/store.js';
+import type { Draft, Slice } from '../../src/core/types.js';
 
 const draft = (text: string) => ({ author: 'ann', text });
 
-/** A memory store that counts live subscriptions and can hold reads back. */
-class ProbeStore extends MemoryStore {
+/**
+ * A memory store that counts live subscriptions and can hold reads back. By
+ * default it answers only asynchronously, as a networked store does; with
+ * `now` it also answers at once (Store.readAfterNow), as the memory and
+ * SQLite stores do, which the hub takes a way of its own for.
+ */
+class ProbeStore implements Store {
+  private readonly inner: MemoryStore;
   subscriptions = 0;
   /** When set, the next readAfter waits for it before reading. */
   gate?: Promise<void>;
+  readAfterNow?: (room: string, after: number, limit: number) => Slice;
 
-  constructor(retention = 100) {
-    super({ retention, maxRooms: 100 });
+  constructor(retention = 100, { now = false } = {}) {
+    this.inner = new MemoryStore({ retention, maxRooms: 100 });
+    if (now) this.readAfterNow = (room, after, limit) => this.inner.readAfterNow(room, after, limit);
   }
 
-  override async subscribe(room: string, listener: ChangeListener): Promise<() => void> {
-    const stop = await super.subscribe(room, listener);
+  append(room: string, draft: Draft, ts: number) {
+    return this.inner.append(room, draft, ts);
+  }
+
+  async readAfter(room: string, after: number, limit: number) {
+    const gate = this.gate;
+    this.gate = undefined;
+    const slice = await this.inner.readAfter(room, after, limit);
+    if (gate) await gate;
+    return slice;
+  }
+
+  readBefore(room: string, before: number, limit: number) {
+    return this.inner.readBefore(room, before, limit);
+  }
+
+  readTail(room: string, limit: number) {
+    return this.inner.readTail(room, limit);
+  }
+
+  info(room: string) {
+    return this.inner.info(room);
+  }
+
+  async subscribe(room: string, listener: ChangeListener): Promise<() => void> {
+    const stop = await this.inner.subscribe(room, listener);
     this.subscriptions++;
     return () => {
       this.subscriptions--;
@@ -26,16 +59,16 @@ class ProbeStore extends MemoryStore {
     };
   }
 
-  override async readAfter(room: string, after: number, limit: number) {
-    const gate = this.gate;
-    this.gate = undefined;
-    const slice = await super.readAfter(room, after, limit);
-    if (gate) await gate;
-    return slice;
+  ping() {
+    return this.inner.ping();
+  }
+
+  close() {
+    return this.inner.close();
   }
 }
 
-function setup(store: Store = new ProbeStore(), capacity = 100) {
+function setup(store: Store, capacity = 100) {
   const hub = new PollHub(store, { capacity, retryAfter: 3 });
   const poll = (request: Partial<PollRequest> = {}) => {
     const results: (PollAnswer | Error)[] = [];
@@ -56,9 +89,14 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-describe('PollHub', () => {
+describe.each([
+  ['answers later', false],
+  ['answers at once', true],
+])('PollHub with a store that %s', (_kind, now) => {
+  const make = (retention = 100) => new ProbeStore(retention, { now });
+
   it('parks a poll at the head and wakes it with the new message', async () => {
-    const { hub, store, poll } = setup();
+    const { hub, store, poll } = setup(make());
     const p = poll();
     await settle();
     expect(hub.parked).toBe(1);
@@ -72,7 +110,7 @@ describe('PollHub', () => {
   });
 
   it('gives every poll at the same cursor the same answer object, serialized once', async () => {
-    const { store, poll } = setup();
+    const { store, poll } = setup(make());
     const polls = [poll(), poll(), poll()];
     const elsewhere = poll({ after: 0, limit: 1 });
     await settle();
@@ -90,7 +128,7 @@ describe('PollHub', () => {
   });
 
   it('answers at once when messages after the cursor exist, with limit and more', async () => {
-    const { store, poll } = setup();
+    const { store, poll } = setup(make());
     for (let i = 1; i <= 5; i++) await store.append('r', draft(`m${i}`), i);
     const answer = await poll({ after: 1, limit: 2 }).answer();
     expect(answer.body.messages.map((m) => m.seq)).toEqual([2, 3]);
@@ -99,7 +137,7 @@ describe('PollHub', () => {
 
   it('times out with no messages and the cursor unchanged', async () => {
     vi.useFakeTimers();
-    const { hub, store, poll } = setup();
+    const { hub, store, poll } = setup(make());
     await store.append('r', draft('x'), 1);
     const p = poll({ after: 1, timeoutMs: 25_000 });
     await vi.advanceTimersByTimeAsync(24_999);
@@ -113,7 +151,7 @@ describe('PollHub', () => {
   });
 
   it('answers a zero timeout at once', async () => {
-    const { hub, poll } = setup();
+    const { hub, poll } = setup(make());
     const answer = await poll({ timeoutMs: 0 }).answer();
     expect(answer.outcome).toBe('timeout');
     expect(hub.parked).toBe(0);
@@ -121,7 +159,7 @@ describe('PollHub', () => {
 
   it('forgets a cancelled poll at once: no parked entry, no timer, no subscription', async () => {
     vi.useFakeTimers();
-    const store = new ProbeStore();
+    const store = make();
     const { hub, poll } = setup(store);
     const p = poll();
     await vi.advanceTimersByTimeAsync(0);
@@ -136,6 +174,75 @@ describe('PollHub', () => {
     expect(p.results).toEqual([]);
   });
 
+  it('resets a cursor from another epoch or beyond the head, with the tail', async () => {
+    const { store, poll } = setup(make());
+    for (let i = 1; i <= 3; i++) await store.append('r', draft(`m${i}`), i);
+    const stale = await poll({ after: 2, epoch: 'old-epoch', limit: 2 }).answer();
+    expect(stale.body).toMatchObject({ reset: true, last: 3, more: false });
+    expect(stale.body.messages.map((m) => m.seq)).toEqual([2, 3]);
+    expect(stale.outcome).toBe('reset');
+    const ahead = await poll({ after: 9 }).answer();
+    expect(ahead.body).toMatchObject({ reset: true, last: 3 });
+    const current = await poll({ after: 3, epoch: ahead.body.epoch, timeoutMs: 0 }).answer();
+    expect(current.body.reset).toBeUndefined();
+  });
+
+  it('flags a gap when the cursor is older than what is retained', async () => {
+    const { store, poll } = setup(make(3));
+    for (let i = 1; i <= 6; i++) await store.append('r', draft(`m${i}`), i);
+    const behind = await poll({ after: 1 }).answer();
+    expect(behind.body).toMatchObject({ gap: true, last: 6 });
+    expect(behind.body.messages.map((m) => m.seq)).toEqual([4, 5, 6]);
+    expect(behind.outcome).toBe('gap');
+    const justInside = await poll({ after: 3 }).answer();
+    expect(justInside.body.gap).toBeUndefined();
+  });
+
+  it('refuses polls past its capacity with a retry hint', async () => {
+    const { hub, poll } = setup(make(), 2);
+    poll();
+    poll();
+    await settle();
+    expect(() => poll()).toThrow(ChatError);
+    try {
+      poll();
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'over_capacity', retryAfter: 3 });
+    }
+    expect(hub.parked).toBe(2);
+  });
+
+  it('answers every parked poll at close and refuses new ones', async () => {
+    const { hub, poll } = setup(make());
+    const polls = [poll(), poll({ after: 0, limit: 5 }), poll()];
+    await settle();
+    expect(hub.close()).toBe(3);
+    for (const p of polls) expect((p.results[0] as PollAnswer).outcome).toBe('timeout');
+    expect(hub.parked).toBe(0);
+    expect(() => poll()).toThrow(expect.objectContaining({ code: 'shutting_down' }));
+  });
+
+  it('ends a poll with the error when the store fails', async () => {
+    const store = make();
+    store.readAfter = async () => {
+      throw new Error('disk on fire');
+    };
+    if (store.readAfterNow) {
+      store.readAfterNow = () => {
+        throw new Error('disk on fire');
+      };
+    }
+    const { hub, poll } = setup(store);
+    const p = poll();
+    await vi.waitFor(() => expect(p.results.length).toBe(1));
+    expect(p.results[0]).toBeInstanceOf(Error);
+    expect(hub.parked).toBe(0);
+    await settle();
+    expect(store.subscriptions).toBe(0);
+  });
+});
+
+describe('PollHub with a store that answers later', () => {
   it('forgets a poll cancelled while its first read is in flight', async () => {
     const store = new ProbeStore();
     const { hub, poll } = setup(store);
@@ -164,65 +271,38 @@ describe('PollHub', () => {
     expect(answer.body.messages.map((m) => m.text)).toEqual(['racing']);
     expect(hub.parked).toBe(0);
   });
+});
 
-  it('resets a cursor from another epoch or beyond the head, with the tail', async () => {
-    const { store, poll } = setup();
-    for (let i = 1; i <= 3; i++) await store.append('r', draft(`m${i}`), i);
-    const stale = await poll({ after: 2, epoch: 'old-epoch', limit: 2 }).answer();
-    expect(stale.body).toMatchObject({ reset: true, last: 3, more: false });
-    expect(stale.body.messages.map((m) => m.seq)).toEqual([2, 3]);
-    expect(stale.outcome).toBe('reset');
-    const ahead = await poll({ after: 9 }).answer();
-    expect(ahead.body).toMatchObject({ reset: true, last: 3 });
-    const current = await poll({ after: 3, epoch: ahead.body.epoch, timeoutMs: 0 }).answer();
-    expect(current.body.reset).toBeUndefined();
-  });
-
-  it('flags a gap when the cursor is older than what is retained', async () => {
-    const { store, poll } = setup(new ProbeStore(3));
-    for (let i = 1; i <= 6; i++) await store.append('r', draft(`m${i}`), i);
-    const behind = await poll({ after: 1 }).answer();
-    expect(behind.body).toMatchObject({ gap: true, last: 6 });
-    expect(behind.body.messages.map((m) => m.seq)).toEqual([4, 5, 6]);
-    expect(behind.outcome).toBe('gap');
-    const justInside = await poll({ after: 3 }).answer();
-    expect(justInside.body.gap).toBeUndefined();
-  });
-
-  it('refuses polls past its capacity with a retry hint', async () => {
-    const { hub, poll } = setup(new ProbeStore(), 2);
-    poll();
-    poll();
-    await settle();
-    expect(() => poll()).toThrow(ChatError);
-    try {
-      poll();
-    } catch (err) {
-      expect(err).toMatchObject({ code: 'over_capacity', retryAfter: 3 });
-    }
-    expect(hub.parked).toBe(2);
-  });
-
-  it('answers every parked poll at close and refuses new ones', async () => {
-    const { hub, poll } = setup();
-    const polls = [poll(), poll({ after: 0, limit: 5 }), poll()];
-    await settle();
-    expect(hub.close()).toBe(3);
-    for (const p of polls) expect((p.results[0] as PollAnswer).outcome).toBe('timeout');
-    expect(hub.parked).toBe(0);
-    expect(() => poll()).toThrow(expect.objectContaining({ code: 'shutting_down' }));
-  });
-
-  it('ends a poll with the error when the store fails', async () => {
-    const store = new ProbeStore();
-    store.readAfter = async () => {
-      throw new Error('disk on fire');
-    };
+describe('PollHub with a store that answers at once', () => {
+  it('gives the polls that come back at one cursor the same answer, until the room changes', async () => {
+    const store = new ProbeStore(100, { now: true });
     const { hub, poll } = setup(store);
-    const p = poll();
-    await vi.waitFor(() => expect(p.results.length).toBe(1));
-    expect(p.results[0]).toBeInstanceOf(Error);
+    await store.append('r', draft('a'), 1);
+    await store.append('r', draft('b'), 2);
+    poll({ after: 2 }); // parked: the room is followed, so its change signals are seen
+    expect(hub.parked).toBe(1);
+    const first = await poll({ after: 0 }).answer();
+    const second = await poll({ after: 0 }).answer();
+    expect(second).toBe(first);
+    expect(first.body.messages.map((m) => m.text)).toEqual(['a', 'b']);
+    await store.append('r', draft('c'), 3);
+    const third = await poll({ after: 0 }).answer();
+    expect(third.body.messages.map((m) => m.text)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('answers or parks a poll before poll() returns, leaving nothing behind an answered one', async () => {
+    vi.useFakeTimers();
+    const store = new ProbeStore(100, { now: true });
+    const { hub, poll } = setup(store);
+    await store.append('r', draft('a'), 1);
+    const answered = poll({ after: 0 });
+    expect(answered.results).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
+    const parked = poll({ after: 1 });
+    expect(parked.results).toEqual([]);
+    expect(hub.parked).toBe(1);
+    parked.handle.cancel();
     expect(hub.parked).toBe(0);
-    expect(store.subscriptions).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
