@@ -1,8 +1,9 @@
 // The reference: a minimal long-poll server on bare node:http, speaking the
 // subset of the protocol the benchmark uses (join, poll with after, limit and
-// timeout, JSON post) for one in-memory room list. No framework, no
-// validation beyond what keeps it running, one serialization per cursor when
-// a post wakes its waiters: about what Node itself allows.
+// timeout, JSON post, the protocol's no-cache headers) with rooms in memory.
+// No framework, no validation beyond what keeps it running, one
+// serialization per cursor when a post wakes its waiters: about what Node
+// itself allows.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { nanoid } from 'nanoid';
@@ -44,6 +45,7 @@ function send(res: ServerResponse, status: number, body: string): void {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
     'Cache-Control': 'no-store',
+    Pragma: 'no-cache',
   });
   res.end(body);
 }
