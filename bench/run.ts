@@ -22,7 +22,7 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     scenarios: { type: 'string', default: 'fanout,throughput,idle' },
     clients: { type: 'string' },
-    servers: { type: 'string', default: 'chat,bare,faye' },
+    servers: { type: 'string', default: 'chat,chat-sliced,bare,faye' },
     messages: { type: 'string', default: '10' },
     seconds: { type: 'string', default: '5' },
     hold: { type: 'string', default: '5' },
@@ -30,8 +30,16 @@ const { values } = parseArgs({
   },
 });
 
-type ServerName = 'chat' | 'bare' | 'faye';
+type ServerName = 'chat' | 'chat-sliced' | 'bare' | 'faye';
+/** This project's server, as configured by default and with --wake-slice; the others are references. */
+const OURS: ServerName[] = ['chat', 'chat-sliced'];
 const SERVERS = values.servers.split(',') as ServerName[];
+for (const name of SERVERS) {
+  if (!['chat', 'chat-sliced', 'bare', 'faye'].includes(name)) {
+    console.error(`--servers: unknown server "${name}"; choose from chat, chat-sliced, bare, faye`);
+    process.exit(2);
+  }
+}
 const SCENARIOS = values.scenarios.split(',') as Scenario[];
 const ROUNDS = Number(values.rounds ?? (values.quick ? 1 : 3));
 const HOLD = Number(values.hold);
@@ -42,15 +50,21 @@ const CLIENTS: Record<Scenario, number[]> = values.clients
     : { fanout: [1000, 5000, 10_000], throughput: [1000, 10_000], idle: [10_000] };
 
 /** How each server is started, from built JavaScript as users run it; all listen on a free loopback port and keep everything in memory. */
+const CHAT_ARGS = [
+  '--host', '127.0.0.1', '--port', '0', '--store', 'memory', '--retention', '100000',
+  '--poll-capacity', '50000', '--post-rate', '0', '--drain-timeout', '0',
+];
 const START: Record<ServerName, () => Promise<ServerProcess>> = {
-  chat: () =>
-    startProcess('dist/main.js', [
-      '--host', '127.0.0.1', '--port', '0', '--store', 'memory', '--retention', '100000',
-      '--poll-capacity', '50000', '--post-rate', '0', '--drain-timeout', '0',
-    ]),
+  chat: () => startProcess('dist/main.js', CHAT_ARGS),
+  'chat-sliced': () => startProcess('dist/main.js', [...CHAT_ARGS, '--wake-slice', '500']),
   bare: () => startProcess('dist-bench/servers/bare.js', ['--port', '0']),
   faye: () => startProcess('dist-bench/servers/faye.js', ['--port', '0', '--timeout', String(HOLD)]),
 };
+
+/** With no messages a wake slice changes nothing, so idle runs the project's server once. */
+function ranIn(scenario: Scenario, server: ServerName): boolean {
+  return !(scenario === 'idle' && server === 'chat-sliced');
+}
 
 function generate(job: Job): Promise<Result> {
   return new Promise((resolve, reject) => {
@@ -96,21 +110,31 @@ function report(runs: Run[]): void {
       const correctness = (server: ServerName) =>
         `${sum(of(server).map((r) => r.lost))}/${sum(of(server).map((r) => r.duplicated))}/${sum(of(server).map((r) => r.outOfOrder))}/${sum(of(server).map((r) => r.errors))}`;
       const cpu = (server: ServerName) => [fixed(m(server, (r) => r.serverCpu), 2), fixed(m(server, (r) => r.generatorCpu), 2)];
-      const ratio = (pick: (r: Result) => number | undefined, other: ServerName) =>
-        SERVERS.includes(other) && SERVERS.includes('chat') ? `${fixed(m('chat', pick) / m(other, pick), 2)}x ${other}` : '';
+      const servers = SERVERS.filter((s) => ranIn(scenario, s));
+      const ratios = (what: string, pick: (r: Result) => number | undefined) => {
+        for (const ours of OURS.filter((s) => servers.includes(s))) {
+          const vs = servers.filter((s) => !OURS.includes(s)).map((other) => `${fixed(m(ours, pick) / m(other, pick), 2)}x ${other}`);
+          if (vs.length > 0) console.log(`  ${ours} ${what}: ${vs.join(', ')}`);
+        }
+      };
 
       if (scenario === 'fanout') {
-        const rows = SERVERS.map((s) => [s, ...['p50', 'p90', 'p99', 'max'].map((q) => fixed(m(s, (r) => r.latency?.[q as 'p50']), 1)), correctness(s), ...cpu(s)]);
+        const rows = servers.map((s) => [s, ...['p50', 'p90', 'p99', 'max'].map((q) => fixed(m(s, (r) => r.latency?.[q as 'p50']), 1)), correctness(s), ...cpu(s)]);
         table(`fanout, C=${clients}: ms from POST sent to answer parsed, per delivery; median of ${ROUNDS}`, ['server', 'p50', 'p90', 'p99', 'max', 'lost/dup/ooo/err', 'server CPU', 'gen CPU'], rows);
-        const p99 = (r: Result) => r.latency?.p99;
-        console.log(`  chat p99: ${[ratio(p99, 'bare'), ratio(p99, 'faye')].filter(Boolean).join(', ')}`);
+        ratios('p99', (r) => r.latency?.p99);
       } else if (scenario === 'throughput') {
-        const rows = SERVERS.map((s) => [s, thousands(m(s, (r) => r.deliveriesPerSecond)), thousands(m(s, (r) => r.postsPerSecond)), correctness(s), ...cpu(s)]);
-        table(`throughput, C=${clients}: closed-loop publisher, ${values.seconds} s; median of ${ROUNDS}`, ['server', 'deliveries/s', 'posts/s', 'lost/dup/ooo/err', 'server CPU', 'gen CPU'], rows);
-        const d = (r: Result) => r.deliveriesPerSecond;
-        console.log(`  chat deliveries/s: ${[ratio(d, 'bare'), ratio(d, 'faye')].filter(Boolean).join(', ')}`);
+        const rows = servers.map((s) => [
+          s,
+          thousands(m(s, (r) => r.deliveriesPerSecond)),
+          thousands(m(s, (r) => r.postsPerSecond)),
+          fixed(m(s, (r) => r.deliveriesPerSecond! / r.answersPerSecond!), 2),
+          correctness(s),
+          ...cpu(s),
+        ]);
+        table(`throughput, C=${clients}: closed-loop publisher, ${values.seconds} s; median of ${ROUNDS}`, ['server', 'deliveries/s', 'posts/s', 'msgs/answer', 'lost/dup/ooo/err', 'server CPU', 'gen CPU'], rows);
+        ratios('deliveries/s', (r) => r.deliveriesPerSecond);
       } else {
-        const rows = SERVERS.map((s) => [
+        const rows = servers.map((s) => [
           s,
           fixed(m(s, (r) => r.rssPerPoll) / 1024, 2),
           `${sum(of(s).map((r) => r.early ?? 0))}/${sum(of(s).map((r) => r.late ?? 0))}`,
@@ -119,8 +143,7 @@ function report(runs: Run[]): void {
           ...cpu(s),
         ]);
         table(`idle, C=${clients}: polls held ${HOLD} s, no messages; median of ${ROUNDS}`, ['server', 'RSS KiB/poll', 'early/late', 'max late ms', 'lost/dup/ooo/err', 'server CPU', 'gen CPU'], rows);
-        const rss = (r: Result) => r.rssPerPoll;
-        console.log(`  chat RSS per poll: ${[ratio(rss, 'bare'), ratio(rss, 'faye')].filter(Boolean).join(', ')}`);
+        ratios('RSS per poll', (r) => r.rssPerPoll);
       }
     }
   }
@@ -136,7 +159,8 @@ for (const scenario of SCENARIOS) {
   for (const clients of CLIENTS[scenario]) {
     for (let round = 1; round <= ROUNDS; round++) {
       // A different server goes first each round, so that drift in the machine's speed spreads over all of them.
-      const order = SERVERS.map((_, i) => SERVERS[(i + round - 1) % SERVERS.length]!);
+      const servers = SERVERS.filter((s) => ranIn(scenario, s));
+      const order = servers.map((_, i) => servers[(i + round - 1) % servers.length]!);
       for (const server of order) {
         const proc = await START[server]();
         try {

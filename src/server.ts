@@ -47,7 +47,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const store = parts.store ?? (await openStore(config, log));
   let chat: Chat | undefined;
   const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics });
-  chat = new Chat(store, { maxTextLength: config.maxTextLength, capacity: config.capacity, retryAfter: RETRY_AFTER, observer: metrics });
+  chat = new Chat(store, { maxTextLength: config.maxTextLength, capacity: config.capacity, wakeSlice: config.wakeSlice, retryAfter: RETRY_AFTER, observer: metrics });
 
   const listener = createRequestListener(chat, {
     defaultTimeout: config.defaultTimeout,

@@ -13,6 +13,8 @@ export interface ChatOptions {
   /** Seconds a client refused for capacity or shutdown is told to wait. */
   retryAfter: number;
   observer?: ChatObserver;
+  /** Polls answered at a time when a room's group is woken; 0 or absent: all at once (PollHubOptions.wakeSlice). */
+  wakeSlice?: number;
   /** The clock for message timestamps; tests may fix it. */
   now?: () => number;
 }
@@ -35,7 +37,12 @@ export class Chat {
     private readonly store: Store,
     private readonly options: ChatOptions,
   ) {
-    this.hub = new PollHub(store, { capacity: options.capacity, retryAfter: options.retryAfter, observer: options.observer });
+    this.hub = new PollHub(store, {
+      capacity: options.capacity,
+      retryAfter: options.retryAfter,
+      observer: options.observer,
+      wakeSlice: options.wakeSlice,
+    });
     this.now = options.now ?? Date.now;
   }
 

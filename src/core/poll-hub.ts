@@ -30,6 +30,11 @@ export interface PollHubOptions {
   /** Seconds a refused client is told to wait. */
   retryAfter: number;
   observer?: HubObserver;
+  /**
+   * Answers a woken group this many polls at a time, letting the event loop
+   * in between; 0 or absent answers a group all at once. See wake().
+   */
+  wakeSlice?: number;
 }
 
 /** A started poll, as its caller sees it. */
@@ -353,21 +358,44 @@ export class PollHub {
     }
   }
 
+  /**
+   * Answers a group, all at once unless the hub was given a wake slice. With
+   * one, a large group is answered a slice at a time with the event loop let
+   * in between: a post that lands meanwhile reaches the rest of the group in
+   * the same answer, so a busy room with many listeners needs fewer requests
+   * per message. The price is the lone message's fan-out: the polls of the
+   * first slices come back and are read before the last slice is answered.
+   */
   private async wake(entry: RoomEntry, group: Group, since: number): Promise<void> {
-    let answer: PollAnswer | undefined;
-    try {
-      ({ answer } = await this.resolve(entry.room, group.after, group.epoch, group.limit));
-    } catch (err) {
-      for (const waiter of group.waiters) this.fail(waiter, err);
-      return;
-    }
+    let answer = await this.groupAnswer(entry, group);
     if (!answer || group.waiters.size === 0) return;
-    const count = group.waiters.size;
+    const slice = this.options.wakeSlice || Infinity;
+    let signals = entry.signals;
+    let answered = 0;
     for (const waiter of group.waiters) {
       if (this.settle(waiter)) waiter.deliver(answer);
+      if (++answered < slice || group.waiters.size === 0) continue;
+      this.options.observer?.answered(answer.outcome, answered);
+      answered = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+      if (entry.signals === signals) continue;
+      signals = entry.signals;
+      answer = await this.groupAnswer(entry, group);
+      // The read failed (and failed the rest), or the signal brought this cursor nothing new (the rest stays parked).
+      if (!answer) return;
     }
-    this.options.observer?.answered(answer.outcome, count);
+    this.options.observer?.answered(answer.outcome, answered);
     this.options.observer?.woke((performance.now() - since) / 1000);
+  }
+
+  /** Reads a group's answer; a failed read ends every poll of the group with the error. */
+  private async groupAnswer(entry: RoomEntry, group: Group): Promise<PollAnswer | undefined> {
+    try {
+      return (await this.resolve(entry.room, group.after, group.epoch, group.limit)).answer;
+    } catch (err) {
+      for (const waiter of group.waiters) this.fail(waiter, err);
+      return undefined;
+    }
   }
 
   /**

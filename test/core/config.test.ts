@@ -35,7 +35,14 @@ describe('loadConfig', () => {
     });
   });
 
+  it('answers woken polls all at once unless a wake slice is set', () => {
+    expect(DEFAULTS.wakeSlice).toBe(0);
+    expect(loadConfig(['--wake-slice', '500'], {}).wakeSlice).toBe(500);
+    expect(loadConfig([], { WAKE_SLICE: '2000' }).wakeSlice).toBe(2000);
+  });
+
   it.each([
+    [['--wake-slice', '-1'], {}, /--wake-slice must be a whole number from 0/],
     [['--port', 'eighty'], {}, /--port must be a whole number from 0 to 65535; got "eighty"/],
     [['--store', 'postgres'], {}, /^--store must be one of memory, sqlite, redis; got "postgres"$/],
     [['--redis-url', 'http://cache:6379'], {}, /^--redis-url must start with redis:\/\/ or rediss:\/\//],

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { PollAnswer } from '../../src/core/answer.js';
 import { ChatError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
-import { PollHub, type PollRequest } from '../../src/core/poll-hub.js';
+import { PollHub, type PollHubOptions, type PollRequest } from '../../src/core/poll-hub.js';
 import type { ChangeListener, Store } from '../../src/core/store.js';
 import type { Draft, Slice } from '../../src/core/types.js';
 
@@ -68,8 +68,8 @@ class ProbeStore implements Store {
   }
 }
 
-function setup(store: Store, capacity = 100) {
-  const hub = new PollHub(store, { capacity, retryAfter: 3 });
+function setup(store: Store, capacity = 100, options: Partial<PollHubOptions> = {}) {
+  const hub = new PollHub(store, { capacity, retryAfter: 3, ...options });
   const poll = (request: Partial<PollRequest> = {}) => {
     const results: (PollAnswer | Error)[] = [];
     const handle = hub.poll({ room: 'r', after: 0, limit: 100, timeoutMs: 60_000, ...request }, (r) => results.push(r));
@@ -125,6 +125,28 @@ describe.each([
     const limited = await elsewhere.answer();
     expect(limited).not.toBe(answers[0]);
     expect(limited.body).toMatchObject({ last: 1, more: true });
+  });
+
+  it('answers a woken group a slice at a time, so a post landing in between reaches the rest in the same answer', async () => {
+    const counted: number[] = [];
+    const observer = { answered: (_outcome: string, count: number) => counted.push(count), woke: () => {} };
+    const { hub, store } = setup(make(), 100, { wakeSlice: 2, observer });
+    const answers: PollAnswer[] = [];
+    for (let i = 0; i < 5; i++) {
+      hub.poll({ room: 'r', after: 0, limit: 100, timeoutMs: 60_000 }, (answer) => {
+        answers.push(answer as PollAnswer);
+        // The first slice is out: a post lands before the event loop comes back to the group.
+        if (answers.length === 2) void store.append('r', draft('b'), 1);
+      });
+    }
+    await settle();
+    await store.append('r', draft('a'), 1);
+    await vi.waitFor(() => expect(answers).toHaveLength(5));
+    expect(answers.map((a) => a.body.messages.map((m) => m.text).join(''))).toEqual(['a', 'a', 'ab', 'ab', 'ab']);
+    expect(answers.map((a) => a.body.last)).toEqual([1, 1, 2, 2, 2]);
+    expect(answers[3]).toBe(answers[2]);
+    expect(counted.reduce((sum, n) => sum + n, 0)).toBe(5);
+    expect(hub.parked).toBe(0);
   });
 
   it('answers at once when messages after the cursor exist, with limit and more', async () => {
