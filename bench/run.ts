@@ -30,13 +30,14 @@ const { values } = parseArgs({
   },
 });
 
-type ServerName = 'chat' | 'chat-sliced' | 'bare' | 'faye';
+const SERVER_NAMES = ['chat', 'chat-sliced', 'bare', 'faye'] as const;
+type ServerName = (typeof SERVER_NAMES)[number];
 /** This project's server, as configured by default and with --wake-slice; the others are references. */
 const OURS: ServerName[] = ['chat', 'chat-sliced'];
 const SERVERS = values.servers.split(',') as ServerName[];
 for (const name of SERVERS) {
-  if (!['chat', 'chat-sliced', 'bare', 'faye'].includes(name)) {
-    console.error(`--servers: unknown server "${name}"; choose from chat, chat-sliced, bare, faye`);
+  if (!SERVER_NAMES.includes(name)) {
+    console.error(`--servers: unknown server "${name}"; choose from ${SERVER_NAMES.join(', ')}`);
     process.exit(2);
   }
 }
