@@ -43,6 +43,13 @@ export interface Poll {
   cancel(): void;
 }
 
+/**
+ * Answers kept per room between change signals. The herd that comes back
+ * after a wake-up stands at one or two cursors; the cap keeps a client that
+ * asks for many different cursors from filling memory with copies.
+ */
+export const CACHED_ANSWERS_PER_ROOM = 8;
+
 /** What an answered poll's caller holds: nothing is left to cancel. */
 const ANSWERED: Poll = { cancel() {} };
 
@@ -175,7 +182,7 @@ export class PollHub {
       }
       if (!slice || (cursorEpoch !== undefined && cursorEpoch !== slice.epoch) || after > slice.head) return undefined;
       answer = afterAnswer(room, after, slice);
-      if (answer) entry?.answers.set(key, answer);
+      if (answer && entry && entry.answers.size < CACHED_ANSWERS_PER_ROOM) entry.answers.set(key, answer);
       epoch = slice.epoch;
     }
     if (!answer && (request.timeoutMs === 0 || this.closing)) answer = timeoutAnswer(room, epoch, after);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { PollAnswer } from '../../src/core/answer.js';
 import { ChatError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
-import { PollHub, type PollHubOptions, type PollRequest } from '../../src/core/poll-hub.js';
+import { CACHED_ANSWERS_PER_ROOM, PollHub, type PollHubOptions, type PollRequest } from '../../src/core/poll-hub.js';
 import type { ChangeListener, Store } from '../../src/core/store.js';
 import type { Draft, Slice } from '../../src/core/types.js';
 
@@ -310,6 +310,19 @@ describe('PollHub with a store that answers at once', () => {
     await store.append('r', draft('c'), 3);
     const third = await poll({ after: 0 }).answer();
     expect(third.body.messages.map((m) => m.text)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('keeps only a few answers per room between changes, however many cursors are asked for', async () => {
+    const store = new ProbeStore(100, { now: true });
+    const { poll } = setup(store);
+    for (let i = 1; i <= 30; i++) await store.append('r', draft(`m${i}`), i);
+    poll({ after: 30 });
+    const cursors = Array.from({ length: 20 }, (_, i) => i);
+    const first = await Promise.all(cursors.map((after) => poll({ after }).answer()));
+    const again = await Promise.all(cursors.map((after) => poll({ after }).answer()));
+    const shared = cursors.filter((i) => again[i] === first[i]);
+    expect(shared).toEqual(cursors.slice(0, CACHED_ANSWERS_PER_ROOM));
+    expect(again.map((a) => a.body.messages.length)).toEqual(cursors.map((after) => 30 - after));
   });
 
   it('answers or parks a poll before poll() returns, leaving nothing behind an answered one', async () => {
