@@ -7,7 +7,7 @@ export { SqliteStore, type SqliteStoreOptions } from './stores/sqlite-store.js';
 export { RedisStore, type RedisStoreOptions } from './stores/redis-store.js';
 export type { AppendResult, Draft, Message, RoomState, Slice } from './core/types.js';
 export { PollAnswer, type Outcome, type PollBody } from './core/answer.js';
-export type { Deliver, Poll, PollRequest } from './core/poll-hub.js';
+export type { Deliver, Poll, PollRequest, WakeProgress } from './core/poll-hub.js';
 export { createChatRouter, type ChatRouterOptions } from './http/router.js';
 export { createApp, createRequestListener, type AppOptions } from './http/app.js';
 export { Metrics } from './http/metrics.js';

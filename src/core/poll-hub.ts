@@ -13,8 +13,20 @@ export interface PollRequest {
   timeoutMs: number;
 }
 
+/**
+ * Comes with an answer given in the middle of a sliced wake-up (see
+ * PollHubOptions.wakeSlice), while the rest of the poll's group is still to be
+ * answered. `whenDone` runs `resume` once the whole group has its answer: a
+ * transport may hold off reading the client's next request until then, so
+ * that the re-polls of the clients answered first do not slow the answers to
+ * the rest.
+ */
+export interface WakeProgress {
+  whenDone(resume: () => void): void;
+}
+
 /** Receives a poll's answer, or the error that ended it; called at most once. */
-export type Deliver = (result: PollAnswer | Error) => void;
+export type Deliver = (result: PollAnswer | Error, progress?: WakeProgress) => void;
 
 /** Counts what the hub does, for metrics; every method is optional to implement cheaply. */
 export interface HubObserver {
@@ -373,25 +385,32 @@ export class PollHub {
    * in between: a post that lands meanwhile reaches the rest of the group in
    * the same answer, so a busy room with many listeners needs fewer requests
    * per message. The price is the lone message's fan-out: the polls of the
-   * first slices come back and are read before the last slice is answered.
+   * first slices come back and are read before the last slice is answered,
+   * unless the transport holds them back (WakeProgress).
    */
   private async wake(entry: RoomEntry, group: Group, since: number): Promise<void> {
     let answer = await this.groupAnswer(entry, group);
     if (!answer || group.waiters.size === 0) return;
     const slice = this.options.wakeSlice || Infinity;
+    const resumes: (() => void)[] = [];
+    const progress: WakeProgress | undefined = group.waiters.size > slice ? { whenDone: (resume) => resumes.push(resume) } : undefined;
     let signals = entry.signals;
     let answered = 0;
-    for (const waiter of group.waiters) {
-      if (this.settle(waiter)) waiter.deliver(answer);
-      if (++answered < slice || group.waiters.size === 0) continue;
-      this.options.observer?.answered(answer.outcome, answered);
-      answered = 0;
-      await new Promise((resolve) => setImmediate(resolve));
-      if (entry.signals === signals) continue;
-      signals = entry.signals;
-      answer = await this.groupAnswer(entry, group);
-      // The read failed (and failed the rest), or the signal brought this cursor nothing new (the rest stays parked).
-      if (!answer) return;
+    try {
+      for (const waiter of group.waiters) {
+        if (this.settle(waiter)) waiter.deliver(answer, progress);
+        if (++answered < slice || group.waiters.size === 0) continue;
+        this.options.observer?.answered(answer.outcome, answered);
+        answered = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+        if (entry.signals === signals) continue;
+        signals = entry.signals;
+        answer = await this.groupAnswer(entry, group);
+        // The read failed (and failed the rest), or the signal brought this cursor nothing new (the rest stays parked).
+        if (!answer) return;
+      }
+    } finally {
+      for (const resume of resumes) resume();
     }
     this.options.observer?.answered(answer.outcome, answered);
     this.options.observer?.woke((performance.now() - since) / 1000);

@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { PollAnswer } from '../core/answer.js';
 import type { Chat } from '../core/chat.js';
+import type { WakeProgress } from '../core/poll-hub.js';
 import { pollParams, type PollLimits, type PollQuery } from './params.js';
 import { sendBytes } from './respond.js';
 
@@ -32,12 +34,25 @@ export function pollRoute(chat: Chat, limits: PollLimits): PollRoute {
       const answer = before === undefined ? await chat.join(room, limit) : await chat.page(room, before, limit, epoch);
       return sendAnswer(res, answer);
     }
-    const held = chat.poll({ room, after, epoch, limit, timeoutMs }, (result) => {
-      if (result instanceof Error) fail(result);
-      else sendAnswer(res, result);
+    const held = chat.poll({ room, after, epoch, limit, timeoutMs }, (result, progress) => {
+      if (result instanceof Error) return fail(result);
+      sendAnswer(res, result);
+      if (progress) holdReading(req.socket, progress);
     });
     res.on('close', held.cancel);
     // A client gone before the listener was attached would never say so.
     if (req.socket.destroyed) held.cancel();
   };
+}
+
+/**
+ * Reads nothing more from an answered client until the wake-up that answered
+ * it is over: its next poll then waits in the kernel rather than being parsed
+ * in between the slices of the wake-up. A socket Node itself has paused (for
+ * its own flow control) is left to Node.
+ */
+function holdReading(socket: Socket, progress: WakeProgress): void {
+  if (socket.isPaused()) return;
+  socket.pause();
+  progress.whenDone(() => socket.resume());
 }

@@ -132,9 +132,12 @@ describe.each([
     const observer = { answered: (_outcome: string, count: number) => counted.push(count), woke: () => {} };
     const { hub, store } = setup(make(), 100, { wakeSlice: 2, observer });
     const answers: PollAnswer[] = [];
+    // When each answer's "wake-up over" callback ran: how many of the group had their answer by then.
+    const resumedAt: number[] = [];
     for (let i = 0; i < 5; i++) {
-      hub.poll({ room: 'r', after: 0, limit: 100, timeoutMs: 60_000 }, (answer) => {
+      hub.poll({ room: 'r', after: 0, limit: 100, timeoutMs: 60_000 }, (answer, progress) => {
         answers.push(answer as PollAnswer);
+        progress?.whenDone(() => resumedAt.push(answers.length));
         // The first slice is out: a post lands before the event loop comes back to the group.
         if (answers.length === 2) void store.append('r', draft('b'), 1);
       });
@@ -146,7 +149,18 @@ describe.each([
     expect(answers.map((a) => a.body.last)).toEqual([1, 1, 2, 2, 2]);
     expect(answers[3]).toBe(answers[2]);
     expect(counted.reduce((sum, n) => sum + n, 0)).toBe(5);
+    expect(resumedAt).toEqual([5, 5, 5, 5, 5]);
     expect(hub.parked).toBe(0);
+  });
+
+  it('says nothing of a wake-up in progress when a group is answered at once', async () => {
+    const { hub, store } = setup(make(), 100, { wakeSlice: 3 });
+    const progresses: unknown[] = [];
+    for (let i = 0; i < 3; i++) hub.poll({ room: 'r', after: 0, limit: 100, timeoutMs: 60_000 }, (_answer, progress) => progresses.push(progress));
+    await settle();
+    await store.append('r', draft('a'), 1);
+    await vi.waitFor(() => expect(progresses).toHaveLength(3));
+    expect(progresses).toEqual([undefined, undefined, undefined]);
   });
 
   it('answers at once when messages after the cursor exist, with limit and more', async () => {
