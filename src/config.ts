@@ -4,6 +4,8 @@
  * clear line instead of surfacing later.
  */
 
+import { DEFAULT_WAKE_SLICE } from './core/poll-hub.js';
+
 export type StoreKind = 'memory' | 'sqlite' | 'redis';
 export const STORE_KINDS: readonly StoreKind[] = ['memory', 'sqlite', 'redis'];
 
@@ -146,7 +148,7 @@ const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
   { key: 'defaultTimeout', flag: 'poll-timeout', env: 'POLL_TIMEOUT', default: 25, help: 'seconds a poll is held when the client names no timeout', parse: number(0, 3600, { unit: 'seconds' }) },
   { key: 'maxTimeout', flag: 'poll-timeout-max', env: 'POLL_TIMEOUT_MAX', default: 60, help: 'longest hold in seconds; longer requests are clamped', parse: number(0, 3600, { unit: 'seconds' }) },
   { key: 'capacity', flag: 'poll-capacity', env: 'POLL_CAPACITY', default: 10_000, help: 'polls held at once; past it new polls get 503', parse: number(1, 10_000_000, { integer: true }) },
-  { key: 'wakeSlice', flag: 'wake-slice', env: 'WAKE_SLICE', default: 0, help: 'answer a room\'s woken polls this many at a time, batching posts that arrive meanwhile (0: all at once)', parse: number(0, 10_000_000, { integer: true }) },
+  { key: 'wakeSlice', flag: 'wake-slice', env: 'WAKE_SLICE', default: DEFAULT_WAKE_SLICE, help: 'answer a room\'s woken polls this many at a time, batching posts that arrive meanwhile (0: all at once)', parse: number(0, 10_000_000, { integer: true }) },
   { key: 'store', flag: 'store', env: 'STORE', default: 'sqlite', help: 'where messages live: sqlite (a file, kept across restarts), redis (shared by several instances) or memory (lost on restart)', parse: storeKind },
   { key: 'sqlitePath', flag: 'sqlite-path', env: 'SQLITE_PATH', default: 'data/chat.db', help: 'the SQLite database file (its directory is created)', parse: filePath },
   { key: 'redisUrl', flag: 'redis-url', env: 'REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis server, as redis:// or rediss:// with credentials if any', parse: redisUrl },

@@ -44,10 +44,14 @@ export interface PollHubOptions {
   observer?: HubObserver;
   /**
    * Answers a woken group this many polls at a time, letting the event loop
-   * in between; 0 or absent answers a group all at once. See wake().
+   * in between (default DEFAULT_WAKE_SLICE); 0 answers a group all at once.
+   * See wake().
    */
   wakeSlice?: number;
 }
+
+/** Polls answered at a time in a wake-up unless told otherwise: large enough that most groups go out at once. */
+export const DEFAULT_WAKE_SLICE = 500;
 
 /** A started poll, as its caller sees it. */
 export interface Poll {
@@ -380,18 +384,18 @@ export class PollHub {
   }
 
   /**
-   * Answers a group, all at once unless the hub was given a wake slice. With
-   * one, a large group is answered a slice at a time with the event loop let
-   * in between: a post that lands meanwhile reaches the rest of the group in
-   * the same answer, so a busy room with many listeners needs fewer requests
-   * per message. The price is the lone message's fan-out: the polls of the
-   * first slices come back and are read before the last slice is answered,
-   * unless the transport holds them back (WakeProgress).
+   * Answers a group: one no larger than the wake slice at once, a larger one
+   * a slice at a time with the event loop let in between. A post that lands
+   * meanwhile reaches the rest of the group in the same answer, so a busy
+   * room with many listeners needs fewer requests per message. A lone
+   * message pays little for it as long as the transport holds back the
+   * re-polls of the clients answered first (WakeProgress); otherwise they are
+   * read between the slices and delay the last ones.
    */
   private async wake(entry: RoomEntry, group: Group, since: number): Promise<void> {
     let answer = await this.groupAnswer(entry, group);
     if (!answer || group.waiters.size === 0) return;
-    const slice = this.options.wakeSlice || Infinity;
+    const slice = (this.options.wakeSlice ?? DEFAULT_WAKE_SLICE) || Infinity;
     const resumes: (() => void)[] = [];
     const progress: WakeProgress | undefined = group.waiters.size > slice ? { whenDone: (resume) => resumes.push(resume) } : undefined;
     let signals = entry.signals;

@@ -35,9 +35,9 @@ describe('loadConfig', () => {
     });
   });
 
-  it('answers woken polls all at once unless a wake slice is set', () => {
-    expect(DEFAULTS.wakeSlice).toBe(0);
-    expect(loadConfig(['--wake-slice', '500'], {}).wakeSlice).toBe(500);
+  it('answers woken polls 500 at a time unless told otherwise', () => {
+    expect(DEFAULTS.wakeSlice).toBe(500);
+    expect(loadConfig(['--wake-slice', '0'], {}).wakeSlice).toBe(0);
     expect(loadConfig([], { WAKE_SLICE: '2000' }).wakeSlice).toBe(2000);
   });
 
