@@ -13,7 +13,7 @@ export interface ChatOptions {
   /** Seconds a client refused for capacity or shutdown is told to wait. */
   retryAfter: number;
   observer?: ChatObserver;
-  /** Polls answered at a time when a room's group is woken; 0: all at once (PollHubOptions.wakeSlice). */
+  /** Polls answered at a time when a room's group is woken (default 500); 0: all at once (PollHubOptions.wakeSlice). */
   wakeSlice?: number;
   /** The clock for message timestamps; tests may fix it. */
   now?: () => number;

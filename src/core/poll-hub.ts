@@ -131,8 +131,8 @@ interface RoomEntry {
  * and schedules one flush for the next turn of the event loop, so messages
  * posted in the same tick go out in one answer. The flush reads the store once
  * per group and hands the same answer (serialized once) to all of its polls
- * (with a wake slice, a slice at a time, reading again if the room changed
- * in between).
+ * (a large group a slice at a time, reading again if the room changed in
+ * between).
  * A poll leaves its group the moment it is answered, times out or is
  * cancelled, taking its timer with it; a room with no polls is forgotten and
  * its change signal stopped.
