@@ -1,7 +1,8 @@
-// The page in a real browser against a real server: two people chatting, and
-// user text that looks like HTML staying text.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+// The page in a real browser against a real server: two people chatting, user
+// text that looks like HTML staying text, bidi controls kept in their box, the
+// layout on a phone, own messages, cache busting and answers that come too soon.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startTestServer } from './helpers/server.js';
 
 // Generous, because a loaded machine can be slow; every wait ends as soon as its condition holds.
@@ -24,13 +25,25 @@ afterAll(async () => {
   await srv?.close();
 });
 
+// Closed after each test, so pages left polling do not slow down the next one.
+const contexts: BrowserContext[] = [];
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((context) => context.close()));
+});
+
 let roomCounter = 0;
 const newRoom = () => `browser-${process.pid}-${Date.now()}-${++roomCounter}`;
 
-/** A fresh browser profile (own localStorage) that has joined `room` as `name`. */
-async function openChat(name: string, room: string): Promise<Page> {
-  const context = await browser!.newContext();
-  const page = await context.newPage();
+/** A page in a fresh browser profile (own localStorage and sessionStorage), not loaded yet. */
+async function newPage(viewport = { width: 900, height: 700 }): Promise<Page> {
+  const context = await browser!.newContext({ viewport });
+  contexts.push(context);
+  return context.newPage();
+}
+
+/** A fresh browser profile that has joined `room` as `name`. */
+async function openChat(name: string, room: string, page?: Page): Promise<Page> {
+  page ??= await newPage();
   await page.goto(`${srv!.baseUrl}/`);
   await page.locator('#name').fill(name);
   await page.locator('#room').fill(room);
@@ -42,6 +55,16 @@ async function openChat(name: string, room: string): Promise<Page> {
 async function send(page: Page, text: string): Promise<void> {
   await page.locator('#text').fill(text);
   await page.locator('#text').press('Enter');
+}
+
+/** Posts through the server's API, as another client would. */
+async function post(room: string, text: string, author = 'zed'): Promise<void> {
+  const res = await fetch(`${srv!.baseUrl}/api/rooms/${room}/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ author, text }),
+  });
+  expect(res.status).toBe(201);
 }
 
 /** The one shown message containing `snippet`, once it has arrived. */
@@ -117,7 +140,7 @@ describe('chat page', () => {
   }, TEST_TIMEOUT);
 
   it('explains an invalid room name next to the field', async () => {
-    const page = await browser!.newPage();
+    const page = await newPage();
     await page.goto(`${srv!.baseUrl}/`);
     await page.locator('#name').fill('carol');
     await page.locator('#room').fill('no spaces!');
@@ -125,5 +148,169 @@ describe('chat page', () => {
     await page.locator('#room-error').waitFor(WAIT);
     expect(await page.locator('#room').getAttribute('aria-invalid')).toBe('true');
     expect(page.url()).not.toContain('#');
+  }, TEST_TIMEOUT);
+
+  it('keeps bidi controls in user text from reordering anything outside its own box', async () => {
+    const room = newRoom();
+    const name = '\u202Eann';
+    const text = '\u202Ehello world';
+    const page = await openChat(name, room);
+    await send(page, text);
+    const msg = page.locator('#messages .msg[data-seq="1"]');
+    await msg.waitFor(WAIT);
+    expect(await msg.locator('.author').textContent()).toBe(name);
+    expect(await msg.locator('.text').textContent()).toBe(text);
+
+    const geometry = await msg.evaluate((node) => {
+      const box = (selector?: string) => {
+        const r = (selector ? node.querySelector(selector)! : node).getBoundingClientRect();
+        return { left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+      };
+      return { msg: box(), meta: box('.meta'), author: box('.meta .author'), time: box('.meta time'), text: box('.text') };
+    });
+    // An override leaking out of the name would put the time before it (and reverse it).
+    expect(geometry.time.left).toBeGreaterThanOrEqual(geometry.author.right - 0.5);
+    expect(geometry.author.left).toBeGreaterThanOrEqual(geometry.meta.left - 0.5);
+    expect(geometry.text.top).toBeGreaterThanOrEqual(geometry.meta.bottom - 0.5);
+    expect(geometry.text.left).toBeGreaterThanOrEqual(geometry.msg.left);
+    expect(geometry.text.right).toBeLessThanOrEqual(geometry.msg.right);
+    // The name shown in the header is isolated too.
+    expect(await page.locator('#my-name').textContent()).toBe(name);
+    expect(await page.locator('#my-name').evaluate((node) => node.ownerDocument.defaultView!.getComputedStyle(node).unicodeBidi)).toBe('isolate');
+  }, TEST_TIMEOUT);
+
+  it('fits a 390 px wide screen, with the join form collapsed after joining and whole when reopened', async () => {
+    const viewport = { width: 390, height: 800 };
+    const page = await openChat('ann', newRoom(), await newPage(viewport));
+    const overflow = () => page.evaluate<number>('document.documentElement.scrollWidth');
+    const inViewport = async (selector: string) => {
+      const r = (await page.locator(selector).boundingBox())!;
+      return r.x >= 0 && r.y >= 0 && r.x + r.width <= viewport.width && r.y + r.height <= viewport.height;
+    };
+
+    expect(await page.locator('#join-form').isVisible()).toBe(false);
+    expect(await page.locator('#my-name').textContent()).toBe('ann');
+    for (const selector of ['#room-title', '#status', '#change', '#text', '#send']) {
+      expect(await page.locator(selector).isVisible(), selector).toBe(true);
+      expect(await inViewport(selector), selector).toBe(true);
+    }
+    expect(await overflow()).toBeLessThanOrEqual(viewport.width);
+
+    await page.locator('#change').click();
+    await page.locator('#join-form').waitFor(WAIT);
+    expect(await page.evaluate('document.activeElement?.id')).toBe('name');
+    for (const selector of ['#name', '#room', '#join']) {
+      expect(await page.locator(selector).isVisible(), selector).toBe(true);
+      expect(await inViewport(selector), selector).toBe(true);
+    }
+    expect(await overflow()).toBeLessThanOrEqual(viewport.width);
+
+    await page.locator('#name').fill('ann2');
+    await page.locator('#join').click();
+    await page.locator('#join-form').waitFor({ ...WAIT, state: 'hidden' });
+    expect(await page.locator('#my-name').textContent()).toBe('ann2');
+    await page.locator('#status[data-state="live"]').waitFor(WAIT);
+  }, TEST_TIMEOUT);
+
+  it('asks for a name before joining a room named in the link', async () => {
+    const room = newRoom();
+    const page = await newPage();
+    await page.goto(`${srv!.baseUrl}/#${room}`);
+    await page.locator('#join-hint', { hasText: `Choose a name to join #${room}` }).waitFor(WAIT);
+    expect(await page.evaluate('document.activeElement?.id')).toBe('name');
+    expect(await page.locator('#room').inputValue()).toBe(room);
+    expect(await page.locator('#status').getAttribute('data-state')).not.toBe('live');
+    expect(await page.locator('#send').isDisabled()).toBe(true);
+    expect(await page.locator('#text').isDisabled()).toBe(true);
+
+    await page.locator('#name').fill('erin');
+    await page.locator('#join').click();
+    await page.locator('#status[data-state="live"]').waitFor(WAIT);
+    expect(await page.locator('#room-title').textContent()).toBe(`#${room}`);
+    expect(await page.locator('#join-hint').isVisible()).toBe(false);
+    await send(page, 'erin is here');
+    await shown(page, 'erin is here');
+  }, TEST_TIMEOUT);
+
+  it('marks as own exactly the messages this tab sent, also after a reload', async () => {
+    const room = newRoom();
+    const first = await openChat('ann', room);
+    const second = await openChat('ann', room);
+    await send(first, 'from the first tab');
+    await shown(first, 'from the first tab');
+    await send(second, 'from the second tab');
+
+    const mine = (page: Page) => page.locator('#messages .msg.mine .text').allTextContents();
+    for (const [page, own] of [[first, 'from the first tab'], [second, 'from the second tab']] as const) {
+      await shown(page, 'from the second tab');
+      expect(await page.locator('#messages .msg').count()).toBe(2);
+      expect(await mine(page)).toEqual([own]);
+    }
+
+    await first.reload();
+    await shown(first, 'from the second tab');
+    expect(await mine(first)).toEqual(['from the first tab']);
+  }, TEST_TIMEOUT);
+
+  it('never sends the same GET URL from two page loads', async () => {
+    const room = newRoom();
+    const loads: string[][] = [];
+    /** From now on, the GET URLs `page` asks for go into a list of their own. */
+    const record = (page: Page) => {
+      const urls: string[] = [];
+      loads.push(urls);
+      page.removeAllListeners('request');
+      page.on('request', (req) => {
+        if (req.method() === 'GET' && req.url().includes('/api/')) urls.push(req.url());
+      });
+    };
+    const first = await newPage();
+    record(first);
+    await openChat('ann', room, first);
+    const second = await newPage();
+    record(second);
+    await openChat('bob', room, second);
+    await post(room, 'wakes both polls');
+    for (const page of [first, second]) await shown(page, 'wakes both polls');
+    record(first);
+    await first.reload();
+    await shown(first, 'wakes both polls');
+
+    // Each load has joined and polled.
+    await expect.poll(() => loads.map((urls) => urls.length >= 2), WAIT).toEqual([true, true, true]);
+    for (const [i, urls] of loads.entries()) {
+      for (const other of loads.slice(i + 1)) expect(urls.filter((url) => other.includes(url))).toEqual([]);
+    }
+  }, TEST_TIMEOUT);
+
+  it('slows down when answers come back at once with nothing new, and recovers', async () => {
+    const room = newRoom();
+    const page = await openChat('ann', room);
+    const info = (await (await fetch(`${srv!.baseUrl}/api/rooms/${room}`)).json()) as { epoch: string };
+
+    // A cache that ignores no-store and query strings: every poll answered at once, empty.
+    let polls = 0;
+    await page.route(/\/messages\?.*after=/, (route) => {
+      polls++;
+      const after = Number(new URL(route.request().url()).searchParams.get('after'));
+      return route.fulfill({
+        contentType: 'application/json',
+        body: JSON.stringify({ room, epoch: info.epoch, messages: [], last: after, more: false }),
+      });
+    });
+    // Answers the poll already held by the server; the page's next polls meet the "cache".
+    await post(room, 'before the cache');
+    await shown(page, 'before the cache');
+    await expect.poll(() => polls, WAIT).toBeGreaterThan(0);
+    const from = polls;
+    await page.waitForTimeout(3000);
+    expect(polls - from).toBeLessThan(10);
+    expect(await page.locator('#status').getAttribute('title')).toContain('too soon');
+
+    await page.unroute(/\/messages\?.*after=/);
+    await post(room, 'after the cache');
+    await shown(page, 'after the cache');
+    await page.locator('#status[data-state="live"]').waitFor(WAIT);
+    expect(await page.locator('#status').getAttribute('title')).not.toContain('too soon');
   }, TEST_TIMEOUT);
 });
