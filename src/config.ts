@@ -5,6 +5,7 @@
  */
 
 import { DEFAULT_WAKE_SLICE } from './core/poll-hub.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
 
 export type StoreKind = 'memory' | 'sqlite' | 'redis';
 export const STORE_KINDS: readonly StoreKind[] = ['memory', 'sqlite', 'redis'];
@@ -46,6 +47,10 @@ export interface Config {
   postRate: number;
   postBurst: number;
   trustProxy: boolean | number | string;
+  /** One JSON line per event, or readable lines; `auto`: readable in a terminal. */
+  logFormat: LogFormat;
+  /** Least severe events logged. */
+  logLevel: LogLevel;
 }
 
 export class ConfigError extends Error {
@@ -93,10 +98,12 @@ function origins(raw: string): string[] {
   return list;
 }
 
-function storeKind(raw: string): StoreKind {
-  const value = raw.trim() as StoreKind;
-  if (!STORE_KINDS.includes(value)) throw new ConfigError(`must be one of ${STORE_KINDS.join(', ')}`);
-  return value;
+function oneOf<T extends string>(values: readonly T[]) {
+  return (raw: string): T => {
+    const value = raw.trim() as T;
+    if (!values.includes(value)) throw new ConfigError(`must be one of ${values.join(', ')}`);
+    return value;
+  };
 }
 
 function filePath(raw: string): string {
@@ -145,11 +152,11 @@ const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
     if (!/^[A-Za-z0-9.:_-]+$/.test(raw)) throw new ConfigError('must be a host name or IP address');
     return raw;
   } },
-  { key: 'defaultTimeout', flag: 'poll-timeout', env: 'POLL_TIMEOUT', default: 25, help: 'seconds a poll is held when the client names no timeout', parse: number(0, 3600, { unit: 'seconds' }) },
+  { key: 'defaultTimeout', flag: 'poll-timeout', env: 'POLL_TIMEOUT', default: 25, help: 'seconds a poll is held when the client names no timeout (at most --poll-timeout-max)', parse: number(0, 3600, { unit: 'seconds' }) },
   { key: 'maxTimeout', flag: 'poll-timeout-max', env: 'POLL_TIMEOUT_MAX', default: 60, help: 'longest hold in seconds; longer requests are clamped', parse: number(0, 3600, { unit: 'seconds' }) },
   { key: 'capacity', flag: 'poll-capacity', env: 'POLL_CAPACITY', default: 10_000, help: 'polls held at once; past it new polls get 503', parse: number(1, 10_000_000, { integer: true }) },
   { key: 'wakeSlice', flag: 'wake-slice', env: 'WAKE_SLICE', default: DEFAULT_WAKE_SLICE, help: 'answer a room\'s woken polls this many at a time, batching posts that arrive meanwhile (0: all at once)', parse: number(0, 10_000_000, { integer: true }) },
-  { key: 'store', flag: 'store', env: 'STORE', default: 'sqlite', help: 'where messages live: sqlite (a file, kept across restarts), redis (shared by several instances) or memory (lost on restart)', parse: storeKind },
+  { key: 'store', flag: 'store', env: 'STORE', default: 'sqlite', help: 'where messages live: sqlite (a file, kept across restarts), redis (shared by several instances) or memory (lost on restart)', parse: oneOf(STORE_KINDS) },
   { key: 'sqlitePath', flag: 'sqlite-path', env: 'SQLITE_PATH', default: 'data/chat.db', help: 'the SQLite database file (its directory is created)', parse: filePath },
   { key: 'redisUrl', flag: 'redis-url', env: 'REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis server, as redis:// or rediss:// with credentials if any', parse: redisUrl },
   { key: 'redisPrefix', flag: 'redis-prefix', env: 'REDIS_PREFIX', default: 'chat:', help: 'starts every Redis key and channel name of this deployment', parse: redisPrefix },
@@ -163,6 +170,8 @@ const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
   { key: 'drainTimeout', flag: 'drain-timeout', env: 'DRAIN_TIMEOUT', default: 2, help: 'seconds of answering 503 after shutdown starts, before exiting', parse: number(0, 60, { unit: 'seconds' }) },
   { key: 'postRate', flag: 'post-rate', env: 'POST_RATE', default: 20, help: 'messages per second per client address (0: no limit)', parse: number(0, 1_000_000, { unit: 'messages per second' }) },
   { key: 'postBurst', flag: 'post-burst', env: 'POST_BURST', default: 40, help: 'messages a quiet client may send at once', parse: number(1, 1_000_000, { integer: true }) },
+  { key: 'logFormat', flag: 'log-format', env: 'LOG_FORMAT', default: 'auto', help: 'json (one JSON line per event), pretty (readable lines) or auto (pretty in a terminal, else json)', parse: oneOf(LOG_FORMATS) },
+  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'least severe events logged: info, warn, error or silent', parse: oneOf(LOG_LEVELS) },
   { key: 'trustProxy', flag: 'trust-proxy', env: 'TRUST_PROXY', default: false, help: 'which proxies\' X-Forwarded-For to believe: false, true, a hop count, or addresses', parse: trustProxy },
 ];
 
@@ -189,6 +198,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   }
 
   const config = { ...DEFAULTS } as Record<keyof Config, unknown>;
+  const given = new Set<keyof Config>();
   for (const setting of SETTINGS) {
     const fromFlag = flags.get(setting.flag);
     const raw = fromFlag ?? env[setting.env];
@@ -199,10 +209,13 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
       const source = fromFlag !== undefined ? `--${setting.flag}` : setting.env;
       throw new ConfigError(`${source} ${(err as Error).message}; got "${raw}"`);
     }
+    given.add(setting.key);
   }
   const result = config as unknown as Config;
   if (result.defaultTimeout > result.maxTimeout) {
-    throw new ConfigError(`--poll-timeout (${result.defaultTimeout}) must not exceed --poll-timeout-max (${result.maxTimeout})`);
+    // Lowering the longest hold (below a proxy's cut-off) lowers the default with it; only two explicit settings can disagree.
+    if (!given.has('defaultTimeout')) result.defaultTimeout = result.maxTimeout;
+    else throw new ConfigError(`--poll-timeout (${result.defaultTimeout}) must not exceed --poll-timeout-max (${result.maxTimeout})`);
   }
   if (result.retentionAge > 0 && result.store !== 'sqlite') {
     throw new ConfigError(`--retention-age applies to the sqlite store only; the ${result.store} store keeps messages by count (--retention)`);

@@ -10,6 +10,8 @@ export { PollAnswer, type Outcome, type PollBody } from './core/answer.js';
 export type { Deliver, Poll, PollRequest, WakeProgress } from './core/poll-hub.js';
 export { createChatRouter, type ChatRouterOptions } from './http/router.js';
 export { createApp, createRequestListener, type AppOptions } from './http/app.js';
+export { answerAsJson } from './http/node-answers.js';
+export { createLog, silentLog, type Log } from './log.js';
 export { Metrics } from './http/metrics.js';
 export { STATUS } from './http/errors.js';
 export { DEFAULTS, loadConfig, type Config, type StoreKind } from './config.js';

@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig, usage } from './config.js';
 import { StoreOpenError } from './core/store.js';
-import { consoleLog, startServer } from './server.js';
+import { startServer } from './server.js';
 import { describeStore } from './stores/open.js';
 
 /** Exit code for a configuration or start-up error, as most Unix tools use for usage errors. */
@@ -37,25 +37,26 @@ async function main(): Promise<void> {
     console.error(`cannot listen on ${config.host}:${config.port}: ${reason}`);
     process.exit(EXIT_CONFIG);
   }
+  const { log } = running;
   // A wildcard address is not somewhere a browser can go; name the local host instead.
   const url = running.url.replace(/\/\/(0\.0\.0\.0|\[::\])/, '//localhost');
-  consoleLog(`chat server listening on ${running.url}: open ${url}/ in a browser; ${describeStore(config)}`);
+  log.info({ url: running.url, store: config.store }, `chat server listening on ${running.url}: open ${url}/ in a browser; ${describeStore(config)}`);
 
   const stop = (signal: string): void => {
     if (process.exitCode !== undefined) {
-      consoleLog(`${signal} again: exiting now`);
+      log.warn({ signal }, `${signal} again: exiting now`);
       process.exit(1);
     }
     process.exitCode = 0;
-    consoleLog(`${signal} received`);
+    log.info({ signal }, `${signal} received`);
     setTimeout(() => {
-      consoleLog('shutdown took too long: exiting');
+      log.error({}, 'shutdown took too long: exiting');
       process.exit(1);
     }, config.drainTimeout * 1000 + SHUTDOWN_GRACE_MS).unref();
     running.shutdown().then(
       () => process.exit(0),
       (err: unknown) => {
-        consoleLog('shutdown failed', err);
+        log.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );

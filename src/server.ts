@@ -5,8 +5,9 @@ import type { Config } from './config.js';
 import { Chat } from './core/chat.js';
 import type { Store } from './core/store.js';
 import { createRequestListener } from './http/app.js';
-import type { Logger } from './http/errors.js';
 import { Metrics } from './http/metrics.js';
+import { answerAsJson } from './http/node-answers.js';
+import { createLog, type Log } from './log.js';
 import { openStore } from './stores/open.js';
 
 /** Seconds a client refused for capacity or shutdown is told to wait. */
@@ -17,6 +18,7 @@ export interface RunningServer {
   readonly server: Server;
   readonly chat: Chat;
   readonly metrics: Metrics;
+  readonly log: Log;
   /**
    * Answers every parked poll at once, answers 503 for `drainTimeout`
    * seconds, then closes every connection, and the store if it opened it.
@@ -27,22 +29,18 @@ export interface RunningServer {
 export interface ServerParts {
   /** Defaults to the store the config names, opened here (and closed at shutdown). */
   store?: Store;
-  log?: Logger;
+  /** Defaults to standard output in the config's log format and level. */
+  log?: Log;
   /** Default process metrics (CPU, memory, event loop) in /metrics; default true. */
   processMetrics?: boolean;
 }
-
-export const consoleLog: Logger = (message, err) => {
-  if (err === undefined) console.error(message);
-  else console.error(message, err);
-};
 
 /**
  * Builds the service from its config and starts listening. Throws
  * StoreOpenError when the configured store cannot be opened.
  */
 export async function startServer(config: Config, parts: ServerParts = {}): Promise<RunningServer> {
-  const log = parts.log ?? consoleLog;
+  const log = parts.log ?? createLog(config.logFormat, config.logLevel);
   const ownStore = parts.store === undefined;
   const store = parts.store ?? (await openStore(config, log));
   let chat: Chat | undefined;
@@ -61,6 +59,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   });
 
   const keepAliveMs = config.keepAliveTimeout * 1000;
+  const headersTimeout = keepAliveMs + 1000;
   const server = createServer(
     {
       // A load balancer reuses idle connections; if Node closed one first the
@@ -68,13 +67,20 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       keepAliveTimeout: keepAliveMs,
       // Node measures these from a request's first byte: they bound slow
       // uploads and headers, and never cut a poll already received.
-      headersTimeout: keepAliveMs + 1000,
+      headersTimeout,
       requestTimeout: Math.max(300_000, keepAliveMs + 2000),
+      // Node enforces both timeouts by a sweep at this interval (30 s by
+      // default): at least two sweeps per headers timeout keep a cut on time.
+      connectionsCheckingInterval: Math.min(30_000, headersTimeout / 2),
     },
     listener,
   );
   // No inactivity timeout on sockets: a parked poll is silent by design.
   server.setTimeout(0);
+  // Node's default, 2,000, drops further headers silently, which could drop the one that matters;
+  // the 16 KiB limit on the request head still bounds them.
+  server.maxHeadersCount = 0;
+  answerAsJson(server, listener, config.corsOrigins.includes('*'));
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -95,7 +101,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const shutdown = (): Promise<void> =>
     (closing ??= (async () => {
       const answered = chat.shutdown();
-      log(`shutting down: answered ${answered} parked poll(s); answering 503 for ${config.drainTimeout} s`);
+      log.info({ answered, drainSeconds: config.drainTimeout }, `shutting down: answered ${answered} parked poll(s); answering 503 for ${config.drainTimeout} s`);
       await sleep(config.drainTimeout * 1000);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
@@ -103,5 +109,5 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       if (ownStore) await store.close();
     })());
 
-  return { url: `http://${host}:${address.port}`, server, chat, metrics, shutdown };
+  return { url: `http://${host}:${address.port}`, server, chat, metrics, log, shutdown };
 }

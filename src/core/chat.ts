@@ -1,7 +1,7 @@
 import { beforeAnswer, tailAnswer, type PollAnswer } from './answer.js';
 import { ChatError } from './errors.js';
 import { PollHub, type Deliver, type HubObserver, type Poll, type PollRequest } from './poll-hub.js';
-import type { Store } from './store.js';
+import { StoreUnavailableError, type Store } from './store.js';
 import type { AppendResult, RoomState } from './types.js';
 import { checkDraft, checkRoom } from './validate.js';
 
@@ -25,6 +25,18 @@ export interface ChatObserver extends HubObserver {
 }
 
 /**
+ * How long an append the store refused (StoreUnavailableError.refused) keeps
+ * the service unhealthy, unless an append succeeds meanwhile: a store can
+ * pass its own write probe and still refuse messages (a disk with room for a
+ * small write and none for a message), and the health check must say so;
+ * long enough for a load balancer polling every few seconds to see it, short
+ * enough that an instance taken out of rotation, which then gets no posts to
+ * prove itself, is tried again soon. A store out of reach is the probe's to
+ * see, and healthy again as soon as it is back.
+ */
+const FAILED_APPEND_MS = 30_000;
+
+/**
  * The chat service with no transport in it: what any front end (HTTP long
  * poll today, others later) calls to post, read and wait for messages.
  */
@@ -32,6 +44,8 @@ export class Chat {
   private readonly hub: PollHub;
   private closing = false;
   private readonly now: () => number;
+  /** The last append the store refused, until one succeeds or it is FAILED_APPEND_MS old. */
+  private failedAppend?: { at: number; error: StoreUnavailableError };
 
   constructor(
     private readonly store: Store,
@@ -65,7 +79,14 @@ export class Chat {
     this.assertOpen();
     checkRoom(room);
     const draft = checkDraft(body, this.options.maxTextLength);
-    const result = await this.store.append(room, draft, this.now());
+    let result;
+    try {
+      result = await this.store.append(room, draft, this.now());
+    } catch (err) {
+      if (err instanceof StoreUnavailableError && err.refused) this.failedAppend = { at: performance.now(), error: err };
+      throw err;
+    }
+    this.failedAppend = undefined;
     if (!result.duplicate) this.options.observer?.accepted();
     return result;
   }
@@ -106,9 +127,16 @@ export class Chat {
     return { room, epoch, head, oldest };
   }
 
-  /** Resolves when the store answers; rejects otherwise. */
-  ping(): Promise<void> {
-    return this.store.ping();
+  /**
+   * Resolves when the store can serve reads and take messages: its own probe
+   * succeeds and it has not refused a post in the last FAILED_APPEND_MS
+   * without taking one since. Rejects with the StoreUnavailableError that
+   * says why otherwise.
+   */
+  async ping(): Promise<void> {
+    const failed = this.failedAppend;
+    if (failed && performance.now() - failed.at < FAILED_APPEND_MS) throw failed.error;
+    await this.store.ping();
   }
 
   /**

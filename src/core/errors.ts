@@ -3,6 +3,7 @@
  * status in one table (src/http/errors.ts); the README lists them all.
  */
 export type ErrorCode =
+  | 'bad_request'
   | 'invalid_room'
   | 'invalid_parameter'
   | 'invalid_json'
@@ -12,9 +13,12 @@ export type ErrorCode =
   | 'invalid_client_msg_id'
   | 'not_found'
   | 'method_not_allowed'
+  | 'request_timeout'
   | 'body_too_large'
   | 'unsupported_media_type'
+  | 'expectation_failed'
   | 'rate_limited'
+  | 'headers_too_large'
   | 'over_capacity'
   | 'shutting_down'
   | 'store_unavailable'

@@ -18,7 +18,7 @@ class RoomLog {
   head = 0;
   readonly ring: Ring<Message>;
   readonly byClientMsgId = new Map<string, Message>();
-  constructor(retention: number, readonly epoch: string) {
+  constructor(retention: number, public epoch: string) {
     this.ring = new Ring(retention);
   }
   get oldest(): number {
@@ -44,7 +44,7 @@ function bucketOf(room: string): number {
  * epoch is new for every process, so clients of a restarted server reset.
  */
 export class MemoryStore implements Store {
-  private readonly baseEpoch = nanoid(12);
+  private baseEpoch = nanoid(12);
   private readonly generations = new Uint32Array(GENERATION_BUCKETS);
   /** In least-recently-posted-first order, so the first key is the one to forget. */
   private readonly rooms = new Map<string, RoomLog>();
@@ -137,6 +137,17 @@ export class MemoryStore implements Store {
   }
 
   async ping(): Promise<void> {}
+
+  async newEpoch(): Promise<string> {
+    this.baseEpoch = nanoid(12);
+    // Every epoch a room had before differs from the new base, so no room needs a generation to tell its lives apart.
+    this.generations.fill(0);
+    for (const [room, log] of this.rooms) {
+      log.epoch = this.baseEpoch;
+      this.listeners.notify(room);
+    }
+    return this.baseEpoch;
+  }
 
   async close(): Promise<void> {
     this.listeners.clear();

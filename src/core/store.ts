@@ -17,7 +17,8 @@ export type ChangeListener = () => void;
  *   in the order the appends commit, also when many callers (or many
  *   processes sharing the store) append at once.
  * - The epoch names one lifetime of the sequences. It changes whenever a seq
- *   could be handed out again (memory lost, data wiped) and only then; an
+ *   could be handed out again (memory lost, data wiped, a file replaced by
+ *   an older copy) and only then, or when an operator asks (`newEpoch`); an
  *   epoch read while a room was empty stays valid after its first message.
  *   Every result carries the epoch current when it was read.
  *
@@ -79,8 +80,30 @@ export interface Store {
   /** Starts change signals for `room`; resolves to the function that stops them. */
   subscribe(room: string, listener: ChangeListener): Promise<() => void>;
 
-  /** Resolves when the store can serve reads and appends; rejects otherwise. */
+  /**
+   * Resolves when the store can serve reads and take appends, shown by a
+   * small write of its own (never a message, never a change signal): a
+   * store that answers reads but refuses writes (disk full, read-only file,
+   * Redis out of memory or a read-only replica) rejects with
+   * StoreUnavailableError.
+   */
   ping(): Promise<void>;
+
+  /**
+   * Starts a new epoch for the whole store, as an operator does after
+   * restoring a backup, and resolves to it (an opaque string, never one the
+   * store had before). Afterwards every room reports it, empty or not, with
+   * its head, oldest and messages unchanged, and the next append to a room
+   * takes seq head + 1 under it; so a cursor from before is reset. The
+   * listeners of every room with messages are called. Rejects with
+   * StoreUnavailableError when the store cannot answer; the epoch may then
+   * have changed for some rooms only, so call it again.
+   *
+   * A store shared by several processes (Redis) changes the stored epochs;
+   * the other processes may keep using the old one for a while (see the
+   * store), so they must be stopped while it runs.
+   */
+  newEpoch(): Promise<string>;
 
   /** Releases connections and files. No call may follow. */
   close(): Promise<void>;
@@ -88,9 +111,18 @@ export interface Store {
 
 /** The store cannot answer now; the request may succeed later. */
 export class StoreUnavailableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /**
+   * The store was reached and refused the request (a full disk, a Redis out
+   * of memory, a read-only file or replica), rather than being out of reach
+   * (a lost connection): such a refusal may go on while the store still
+   * answers pings and reads.
+   */
+  readonly refused: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; refused?: boolean }) {
     super(message, options);
     this.name = 'StoreUnavailableError';
+    this.refused = options?.refused ?? false;
   }
 }
 

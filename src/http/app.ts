@@ -1,6 +1,5 @@
 import express, { type Express } from 'express';
-import type { RequestListener } from 'node:http';
-import { parse as parseQuery } from 'node:querystring';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import type { Chat } from '../core/chat.js';
 import { ChatError } from '../core/errors.js';
 import { cors } from './cors.js';
@@ -31,12 +30,18 @@ export function createApp(chat: Chat, options: AppOptions): Express {
 /** GET /api/rooms/:room/messages, exactly, with its query. */
 const POLL_PATH = /^\/api\/rooms\/([^/?]+)\/messages(?:\?(.*))?$/s;
 
+/** A plain GET: no body to refuse or limit, no expectation to answer, which the Express stack handles. */
+function isPlainGet(req: IncomingMessage): boolean {
+  const { headers } = req;
+  return req.method === 'GET' && headers['content-length'] === undefined && headers['transfer-encoding'] === undefined && headers.expect === undefined;
+}
+
 /**
  * The standalone server's request listener. The long-poll GET, which every
  * client repeats after every answer, goes straight to its handler, the same
  * one the Express router uses, without the Express stack (a third of the
  * server's time per poll); everything else, and any other spelling of that
- * path, goes through the Express app.
+ * path or a GET with a body, goes through the Express app.
  */
 export function createRequestListener(chat: Chat, options: AppOptions): RequestListener {
   const app = createApp(chat, options);
@@ -44,7 +49,7 @@ export function createRequestListener(chat: Chat, options: AppOptions): RequestL
   const answer = answerError(options.log);
   const allowOrigin = options.corsOrigins.length > 0 ? cors(options.corsOrigins) : undefined;
   return (req, res) => {
-    const match = req.method === 'GET' ? POLL_PATH.exec(req.url ?? '') : null;
+    const match = isPlainGet(req) ? POLL_PATH.exec(req.url ?? '') : null;
     if (!match) return void app(req, res);
     const fail = (err: unknown): void => answer(err, res);
     const serve = (): void => {
@@ -54,7 +59,7 @@ export function createRequestListener(chat: Chat, options: AppOptions): RequestL
       } catch (err) {
         return fail(err);
       }
-      servePoll(req, res, room, pollQueryOf(parseQuery(match[2] ?? '')), fail).catch(fail);
+      servePoll(req, res, room, pollQueryOf(match[2] ?? ''), fail).catch(fail);
     };
     if (allowOrigin) allowOrigin(req, res, serve);
     else serve();

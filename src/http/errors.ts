@@ -2,10 +2,12 @@ import type { ErrorRequestHandler } from 'express';
 import type { ServerResponse } from 'node:http';
 import { ChatError, type ErrorCode } from '../core/errors.js';
 import { StoreUnavailableError } from '../core/store.js';
+import { warnRepeated, type Log } from '../log.js';
 import { sendJson } from './respond.js';
 
 /** The HTTP status of every error code: the one place that says it. */
 export const STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
   invalid_room: 400,
   invalid_parameter: 400,
   invalid_json: 400,
@@ -15,9 +17,12 @@ export const STATUS: Record<ErrorCode, number> = {
   invalid_client_msg_id: 400,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   body_too_large: 413,
   unsupported_media_type: 415,
+  expectation_failed: 417,
   rate_limited: 429,
+  headers_too_large: 431,
   over_capacity: 503,
   shutting_down: 503,
   store_unavailable: 503,
@@ -27,43 +32,18 @@ export const STATUS: Record<ErrorCode, number> = {
 /** Seconds a client is told to wait after a store failure. */
 const STORE_RETRY_AFTER = 2;
 
-export type Logger = (message: string, err?: unknown) => void;
-
-/** What body-parser reports, by its `type` field. */
-function fromBodyParser(err: { type?: unknown; message?: string; status?: number }): ChatError | undefined {
-  switch (err.type) {
-    case 'entity.too.large':
-      return new ChatError('body_too_large', 'request body is larger than this server accepts');
-    case 'entity.parse.failed':
-      return new ChatError('invalid_json', 'request body is not valid JSON');
-    case 'charset.unsupported':
-    case 'encoding.unsupported':
-      return new ChatError('unsupported_media_type', err.message ?? 'unsupported body encoding');
-    case 'parameters.too.many':
-    case 'request.size.invalid':
-    case 'stream.encoding.set':
-      return new ChatError('invalid_body', err.message ?? 'malformed request body');
-    default:
-      return undefined;
-  }
-}
-
-/** Turns anything thrown into the error a client is shown; unexpected ones are logged. */
-export function toChatError(err: unknown, log: Logger): ChatError {
+/** Turns anything thrown into the error a client is shown; bugs are logged with their stack. */
+export function toChatError(err: unknown, log: Log): ChatError {
   if (err instanceof ChatError) return err;
   if (err instanceof StoreUnavailableError) {
-    log('store unavailable', err);
+    warnRepeated(log, 'message store unavailable; answering 503', err);
     return new ChatError('store_unavailable', 'message store is unavailable; retry later', STORE_RETRY_AFTER);
   }
   // The only decoded path parameter is the room.
   if (err instanceof URIError) return new ChatError('invalid_room', 'room is not valid percent-encoded UTF-8');
-  if (typeof err === 'object' && err !== null) {
-    const known = fromBodyParser(err as { type?: unknown });
-    if (known) return known;
-    // body-parser's other client errors, such as a body that fails to decompress.
-    if ((err as { status?: unknown }).status === 400) return new ChatError('invalid_body', 'malformed request body');
-  }
-  log('unexpected error', err);
+  // Express's own client errors, such as a static file path it cannot decode.
+  if ((err as { status?: unknown } | null)?.status === 400) return new ChatError('bad_request', 'malformed request');
+  log.error({ err }, 'unexpected error; answered 500');
   return new ChatError('internal_error', 'internal server error');
 }
 
@@ -78,7 +58,7 @@ export function sendError(res: ServerResponse, err: ChatError, extraHeaders?: Re
 }
 
 /** Answers anything thrown with the client's JSON error. */
-export function answerError(log: Logger): (err: unknown, res: ServerResponse) => void {
+export function answerError(log: Log): (err: unknown, res: ServerResponse) => void {
   return (err, res) => {
     const error = toChatError(err, log);
     // A client turned away at shutdown should reconnect, to another instance if there is one.
@@ -86,7 +66,7 @@ export function answerError(log: Logger): (err: unknown, res: ServerResponse) =>
   };
 }
 
-export function errorHandler(log: Logger): ErrorRequestHandler {
+export function errorHandler(log: Log): ErrorRequestHandler {
   const answer = answerError(log);
   return (err, _req, res, _next) => answer(err, res);
 }

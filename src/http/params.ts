@@ -1,3 +1,4 @@
+import { parse as parseQuery } from 'node:querystring';
 import { ChatError } from '../core/errors.js';
 
 export interface PollParams {
@@ -27,7 +28,7 @@ function bad(message: string): ChatError {
   return new ChatError('invalid_parameter', message);
 }
 
-/** The poll's own query parameters, each as node:querystring (and so Express) decodes it: a string, or an array when repeated. */
+/** The poll's own query parameters, each as node:querystring decodes it: a string, or an array when repeated. */
 export interface PollQuery {
   after: unknown;
   before: unknown;
@@ -39,12 +40,22 @@ export interface PollQuery {
 type Name = keyof PollQuery;
 
 /**
- * Picks the poll's parameters out of a parsed query (node:querystring's, as
- * Express's req.query is) into an object of one fixed shape, which the checks
- * below read without the cost of generic property lookups.
+ * Reads the poll's parameters from the query string (the part after `?`)
+ * into an object of one fixed shape, which the checks below read without the
+ * cost of generic property lookups. Every parameter is read, however many
+ * there are (the URL's length bounds them): node:querystring's default, as
+ * Express's, stops at 1,000 and would silently drop a repeated `after` or
+ * the `after` itself behind a thousand cache busters.
  */
-export function pollQueryOf(query: Record<string, unknown>): PollQuery {
+export function pollQueryOf(search: string): PollQuery {
+  const query = parseQuery(search, '&', '=', { maxKeys: 0 });
   return { after: query.after, before: query.before, limit: query.limit, epoch: query.epoch, timeout: query.timeout };
+}
+
+/** The query string of a request target, '' when it has none. */
+export function searchOf(url: string): string {
+  const at = url.indexOf('?');
+  return at < 0 ? '' : url.slice(at + 1);
 }
 
 /** One value of a query parameter; absent is undefined, repeated is an error. */

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { closeAfterAnswer } from './linger.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -7,8 +8,14 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * responses. Every JSON answer says that nothing along the way may cache or
  * revalidate it (Pragma for HTTP/1.0 caches) and that it is never to be
  * sniffed as something else.
+ *
+ * A 413, and any answer given before a chunked body (whose end nobody knows)
+ * has arrived, closes the connection after lingering (closeAfterAnswer), so
+ * that no client can make the server read an unbounded body.
  */
 export function sendBytes(res: ServerResponse, status: number, bytes: Buffer): void {
+  const { req } = res;
+  if (!req.complete && (status === 413 || req.headers['transfer-encoding'] !== undefined)) closeAfterAnswer(req, res);
   res.writeHead(status, [
     'Content-Type', JSON_TYPE,
     'Content-Length', String(bytes.length),

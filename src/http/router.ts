@@ -1,12 +1,14 @@
-import bodyParser from 'body-parser';
 import express, { Router, type RequestHandler } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Chat } from '../core/chat.js';
 import { ChatError } from '../core/errors.js';
+import { warnRepeated, type Log } from '../log.js';
+import { bodyTooLarge, declaredLength, hasBody, readBody } from './body.js';
 import { cors } from './cors.js';
-import { errorHandler, methodNotAllowed, type Logger } from './errors.js';
+import { errorHandler, methodNotAllowed } from './errors.js';
 import type { Metrics } from './metrics.js';
-import { pollQueryOf, type PollLimits } from './params.js';
+import { pollQueryOf, searchOf, type PollLimits } from './params.js';
 import { pollRoute } from './poll-route.js';
 import { rateLimit, type RateLimit } from './rate-limit.js';
 import { sendJson } from './respond.js';
@@ -14,7 +16,7 @@ import { sendJson } from './respond.js';
 export const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
 export interface ChatRouterOptions extends PollLimits {
-  /** Largest accepted POST body, in bytes. */
+  /** Largest accepted request body, in bytes; a larger one is refused (413) without being read. */
   bodyLimit: number;
   /** Origins allowed to call the API from a browser ("*" for any); empty for same-origin only. */
   corsOrigins: readonly string[];
@@ -24,12 +26,12 @@ export interface ChatRouterOptions extends PollLimits {
   metrics?: Metrics;
   /** Serves the browser page at the router's root (default true). */
   page?: boolean;
-  log: Logger;
+  log: Log;
 }
 
 type RoomParams = { room: string };
 
-const BODY_TYPES = ['application/json', 'application/x-www-form-urlencoded'];
+const CONTINUE = /^\s*100-continue\s*$/i;
 
 /**
  * The chat's HTTP API, health, metrics and page as one Router, to be mounted
@@ -39,32 +41,22 @@ const BODY_TYPES = ['application/json', 'application/x-www-form-urlencoded'];
 export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router {
   const router = Router();
 
-  router.use((_req, _res, next) => {
+  // First, so that every answer carries CORS, refusals included.
+  if (options.corsOrigins.length > 0) router.use(cors(options.corsOrigins));
+  router.use((req, _res, next) => {
     chat.assertOpen();
+    refuseEarly(req, options.bodyLimit);
     next();
   });
-  if (options.corsOrigins.length > 0) router.use('/api', cors(options.corsOrigins));
 
   const servePoll = pollRoute(chat, options);
-  const poll: RequestHandler<RoomParams> = (req, res, next) => servePoll(req, res, req.params.room, pollQueryOf(req.query), next);
+  const poll: RequestHandler<RoomParams> = (req, res, next) => servePoll(req, res, req.params.room, pollQueryOf(searchOf(req.url)), next);
 
   const post: RequestHandler<RoomParams> = async (req, res) => {
-    const { message, duplicate } = await chat.post(req.params.room, req.body);
+    const { message, duplicate } = await chat.post(req.params.room, await readBody(req, res, options.bodyLimit));
     sendJson(res, duplicate ? 200 : 201, duplicate ? { message, duplicate } : { message });
   };
-
-  const requireBodyType: RequestHandler = (req, _res, next) => {
-    if (req.is(BODY_TYPES)) return next();
-    next(new ChatError('unsupported_media_type', 'send the body as application/json or application/x-www-form-urlencoded'));
-  };
-
-  const postChain: RequestHandler<RoomParams>[] = [
-    requireBodyType,
-    bodyParser.json({ limit: options.bodyLimit, strict: true, type: 'application/json' }),
-    bodyParser.urlencoded({ limit: options.bodyLimit, extended: false, parameterLimit: 16, type: 'application/x-www-form-urlencoded' }),
-    post,
-  ];
-  if (options.postRate) postChain.unshift(rateLimit(options.postRate));
+  const postChain: RequestHandler<RoomParams>[] = options.postRate ? [rateLimit(options.postRate), post] : [post];
 
   router
     .route('/api/rooms/:room/messages')
@@ -88,8 +80,8 @@ export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router
         await chat.ping();
         sendJson(res, 200, { ok: true });
       } catch (err) {
-        options.log('health check failed', err);
-        sendJson(res, 503, { ok: false, error: { code: 'store_unavailable', message: 'message store is not answering' } });
+        warnRepeated(options.log, 'health check failed; answering 503', err);
+        sendJson(res, 503, { ok: false, error: { code: 'store_unavailable', message: 'message store cannot take messages' } });
       }
     })
     .all(methodNotAllowed('GET, HEAD'));
@@ -118,4 +110,22 @@ export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router
 
   router.use(errorHandler(options.log));
   return router;
+}
+
+/**
+ * Refuses, before any route reads it, a body no route will read (on a GET or
+ * HEAD, RFC 9110 §9.3.1) or that is declared larger than the limit, and an
+ * expectation other than 100-continue (RFC 9110 §10.1.1).
+ */
+function refuseEarly(req: IncomingMessage, limit: number): void {
+  const { expect } = req.headers;
+  if (expect !== undefined && !CONTINUE.test(expect)) {
+    throw new ChatError('expectation_failed', 'the only expectation this server meets is "Expect: 100-continue"');
+  }
+  if ((declaredLength(req) ?? 0) > limit) {
+    throw bodyTooLarge(limit);
+  }
+  if ((req.method === 'GET' || req.method === 'HEAD') && hasBody(req)) {
+    throw new ChatError('bad_request', `a ${req.method} request must not have a body`);
+  }
 }

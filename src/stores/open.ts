@@ -1,11 +1,12 @@
 import type { Config } from '../config.js';
 import { MemoryStore } from '../core/memory-store.js';
 import type { Store } from '../core/store.js';
+import type { Log } from '../log.js';
 import { RedisStore, safeUrl } from './redis-store.js';
 import { SqliteStore } from './sqlite-store.js';
 
 /** Opens the store the config names; throws StoreOpenError with one line for the operator. */
-export async function openStore(config: Config, log: (message: string, err?: unknown) => void): Promise<Store> {
+export async function openStore(config: Config, log: Log): Promise<Store> {
   switch (config.store) {
     case 'memory':
       return new MemoryStore({ retention: config.retention, maxRooms: config.maxRooms });
@@ -16,14 +17,19 @@ export async function openStore(config: Config, log: (message: string, err?: unk
   }
 }
 
-/** Where messages live and how long, in words, for the start-up line. */
-export function describeStore(config: Config): string {
+/** The store the config names, in words (without a password), such as "SQLite file data/chat.db". */
+export function storeName(config: Config): string {
   switch (config.store) {
     case 'memory':
-      return 'messages kept in memory only: a restart loses them';
+      return "this process's memory";
     case 'sqlite':
-      return `messages kept in SQLite file ${config.sqlitePath}`;
+      return `SQLite file ${config.sqlitePath}`;
     case 'redis':
-      return `messages kept in Redis at ${safeUrl(config.redisUrl)} under prefix ${config.redisPrefix}`;
+      return `Redis at ${safeUrl(config.redisUrl)} under prefix ${config.redisPrefix}`;
   }
+}
+
+/** Where messages live and how long, in words, for the start-up line. */
+export function describeStore(config: Config): string {
+  return config.store === 'memory' ? 'messages kept in memory only: a restart loses them' : `messages kept in ${storeName(config)}`;
 }

@@ -83,3 +83,20 @@ if head > 0 then
 end
 return {state[1] or '', head, oldest, entries}
 `);
+
+/**
+ * Gives a room a new epoch and signals it (the payload is the head, as an
+ * append's is its new seq), so that its parked polls read again and find
+ * their cursors reset. A room that has no messages (any more) is left
+ * alone: a meta hash holding an epoch and no head would be a room of a
+ * shape nothing else writes.
+ *
+ * KEYS: meta, signal
+ * ARGV: epoch
+ */
+export const RENEW_EPOCH = new Script(`
+local head = redis.call('HGET', KEYS[1], 'head')
+if not head then return end
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
+redis.call('SPUBLISH', KEYS[2], head)
+`);

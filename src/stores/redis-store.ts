@@ -1,8 +1,9 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { nanoid } from 'nanoid';
 import { StoreOpenError, StoreUnavailableError, type ChangeListener, type Store } from '../core/store.js';
 import type { AppendResult, Draft, Message, RoomState, Slice } from '../core/types.js';
-import { APPEND, READ } from './redis-scripts.js';
+import { silentLog, type Log } from '../log.js';
+import { APPEND, READ, RENEW_EPOCH } from './redis-scripts.js';
 import { RedisSignals } from './redis-signals.js';
 
 export interface RedisStoreOptions {
@@ -13,7 +14,7 @@ export interface RedisStoreOptions {
   /** Messages kept per room (the stream's exact MAXLEN). */
   retention: number;
   /** Where connection losses and recoveries are reported. */
-  log?: (message: string, err?: unknown) => void;
+  log?: Log;
 }
 
 /** A command that takes longer fails (503) rather than holding a request. */
@@ -24,6 +25,8 @@ const RECONNECT_MAX_MS = 2000;
 const SIGNAL_LINGER_MS = 10_000;
 /** How often the store epoch is read again, to notice a Redis wiped while connected. */
 const EPOCH_REFRESH_MS = 10_000;
+/** Keys asked for per SCAN step when renewing every room's epoch. */
+const SCAN_COUNT = 1000;
 
 /**
  * Where a room lives in Redis. Every key of a room carries the room as its
@@ -77,6 +80,7 @@ export function safeUrl(url: string): string {
  */
 export class RedisStore implements Store {
   private readonly epochKey: string;
+  private readonly probeKey: string;
   private epochLoad?: Promise<string>;
   private readonly epochTimer: NodeJS.Timeout;
 
@@ -87,6 +91,7 @@ export class RedisStore implements Store {
     private readonly options: RedisStoreOptions,
   ) {
     this.epochKey = `${options.prefix}epoch`;
+    this.probeKey = `${options.prefix}probe`;
     // After a reconnect (Redis may have restarted empty) and now and then, read
     // the store epoch again, so that rooms started afresh get a new one.
     cmd.on('ready', () => (this.epochLoad = undefined));
@@ -138,7 +143,7 @@ export class RedisStore implements Store {
       sub.off('error', remember);
     }
 
-    const log = options.log ?? (() => {});
+    const log = options.log ?? silentLog;
     watch(cmd, 'commands', log);
     watch(sub, 'change signals', log);
     const store = new RedisStore(cmd, sub, new RedisSignals(sub, SIGNAL_LINGER_MS), options);
@@ -153,11 +158,11 @@ export class RedisStore implements Store {
   }
 
   /** Redis evicting keys under memory pressure would drop history silently; say so at start-up. */
-  private async warnAboutEviction(where: string, log: (message: string) => void): Promise<void> {
+  private async warnAboutEviction(where: string, log: Log): Promise<void> {
     try {
       const [, policy] = (await this.cmd.config('GET', 'maxmemory-policy')) as string[];
       if (policy !== undefined && policy !== 'noeviction') {
-        log(`warning: Redis at ${where} has maxmemory-policy ${policy}; it may evict chat history. Set it to noeviction, so that a full Redis refuses posts (503) instead.`);
+        log.warn({ redis: where, policy }, `Redis at ${where} has maxmemory-policy ${policy}; it may evict chat history. Set it to noeviction, so that a full Redis refuses posts (503) instead.`);
       }
     } catch {
       // Managed services often refuse CONFIG; nothing to check then.
@@ -183,7 +188,8 @@ export class RedisStore implements Store {
       return await fn();
     } catch (err) {
       if (err instanceof StoreUnavailableError) throw err;
-      throw new StoreUnavailableError(`Redis: ${(err as Error).message}`, { cause: err });
+      // A reply error (OOM, READONLY, MISCONF) is Redis refusing; anything else is Redis out of reach.
+      throw new StoreUnavailableError(`Redis: ${(err as Error).message}`, { cause: err, refused: err instanceof ReplyError });
     }
   }
 
@@ -242,7 +248,41 @@ export class RedisStore implements Store {
 
   async ping(): Promise<void> {
     if (this.sub.status !== 'ready') throw new StoreUnavailableError('the Redis connection for change signals is down');
-    await this.call(() => this.cmd.ping());
+    // A write, because a Redis out of memory or a read-only replica still answers PING and reads.
+    await this.call(() => this.cmd.set(this.probeKey, String(Date.now())));
+  }
+
+  /**
+   * Sets a new store epoch, then gives it to every room with messages (a
+   * room keeps the epoch it took with its first message, so changing the
+   * store epoch alone would change only the empty rooms).
+   *
+   * Every other process on the prefix must be stopped while this runs, and
+   * started again afterwards: each caches the store epoch for up to
+   * EPOCH_REFRESH_MS, and gives it to every room whose first message it
+   * stores meanwhile, for good. Such a room, started again from seq 1 after
+   * a restore, would then hand out under the old epoch seqs that its
+   * clients saw before the restore (restarting the processes right after
+   * this is not enough: a post in between can start a room).
+   */
+  async newEpoch(): Promise<string> {
+    const epoch = nanoid(12);
+    await this.call(() => this.cmd.set(this.epochKey, epoch));
+    this.epochLoad = Promise.resolve(epoch);
+    const { prefix } = this.options;
+    const metaSuffix = ':meta';
+    let cursor = '0';
+    do {
+      const [next, metas] = await this.call(() => this.cmd.scan(cursor, 'MATCH', `${prefix}{*}${metaSuffix}`, 'COUNT', SCAN_COUNT));
+      await Promise.all(
+        metas.map((meta) => {
+          const { signal } = roomKeys(prefix, meta.slice(prefix.length + 1, -metaSuffix.length - 1));
+          return this.call(() => RENEW_EPOCH.run(this.cmd, [meta, signal], [epoch]));
+        }),
+      );
+      cursor = next;
+    } while (cursor !== '0');
+    return epoch;
   }
 
   async close(): Promise<void> {
@@ -265,18 +305,18 @@ export class RedisStore implements Store {
 }
 
 /** Reports a connection's losses and recoveries once each, not at every reconnect attempt. */
-function watch(conn: Redis, role: string, log: (message: string, err?: unknown) => void): void {
+function watch(conn: Redis, role: string, log: Log): void {
   let down = false;
   const lost = (reason: string): void => {
     if (down) return;
     down = true;
-    log(`Redis connection (${role}) lost: ${reason}; reconnecting`);
+    log.warn({ cause: reason }, `Redis connection (${role}) lost; reconnecting`);
   };
   conn.on('error', (err: Error) => lost(err.message));
   conn.on('close', () => lost('connection closed'));
   conn.on('ready', () => {
     if (!down) return;
     down = false;
-    log(`Redis connection (${role}) restored`);
+    log.info({}, `Redis connection (${role}) restored`);
   });
 }

@@ -6,7 +6,9 @@ import { Ring } from '../core/ring.js';
 import { RoomListeners } from '../core/room-listeners.js';
 import { StoreOpenError, StoreUnavailableError, type ChangeListener, type Store } from '../core/store.js';
 import type { AppendResult, Draft, Message, RoomState, Slice } from '../core/types.js';
+import { silentLog, warnRepeated, type Log } from '../log.js';
 import { RoomCache, type CachedRoom } from './room-cache.js';
+import { SqliteMark } from './sqlite-mark.js';
 
 export interface SqliteStoreOptions {
   /** The database file; its directory is created if missing. */
@@ -18,8 +20,8 @@ export interface SqliteStoreOptions {
    * newest message is kept whatever its age, so its seq never starts again.
    */
   retentionAgeMs: number;
-  /** Where a failed background age sweep is reported. */
-  log?: (message: string, err?: unknown) => void;
+  /** Where a file that went back in time, and a failed background age sweep, are reported. */
+  log?: Log;
 }
 
 const SCHEMA_VERSION = 1;
@@ -68,6 +70,9 @@ function prepareQueries(db: Database.Database) {
     byClientMsgId: db.prepare<[string, string], Row>(`SELECT ${COLUMNS} FROM messages WHERE room = ? AND client_msg_id = ?`),
     oldest: db.prepare<[string], { seq: number }>('SELECT seq FROM messages WHERE room = ? ORDER BY seq LIMIT 1'),
     newest: db.prepare<[string, number], Row>(`SELECT ${COLUMNS} FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?`),
+    probe: db.prepare("INSERT INTO meta (key, value) VALUES ('probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+    setEpoch: db.prepare<[string]>("UPDATE meta SET value = ? WHERE key = 'epoch'"),
+    rooms: db.prepare<[], string>('SELECT room FROM rooms').pluck(),
     range: db.prepare<[string, number, number], Row>(`SELECT ${COLUMNS} FROM messages WHERE room = ? AND seq >= ? AND seq < ? ORDER BY seq`),
     dropUpTo: db.prepare('DELETE FROM messages WHERE room = ? AND seq <= ?'),
     // Rooms with expired messages other than their newest, with the newest expired seq of each.
@@ -109,11 +114,17 @@ function isSqliteError(err: unknown): err is Error & { code: string } {
  *   makes this process its only writer. That is what lets reads at or near a
  *   room's head come from memory (RoomCache), and change signals stay in
  *   process. To run several server processes, use the Redis store.
- * - The epoch is created once, with the file, and kept in it.
+ * - The epoch is created with the file and kept in it. It changes when the
+ *   file is found to have gone back in time at open (see SqliteMark), or on
+ *   newEpoch.
  */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
-  private readonly epoch: string;
+  private epoch: string;
+  /** Messages ever appended: the sum of the rooms' heads, kept here so that no commit needs to ask. */
+  private count: number;
+  private readonly mark: SqliteMark;
+  private readonly log: Log;
   private readonly cache: RoomCache;
   private readonly listeners = new RoomListeners();
   private readonly q: ReturnType<typeof prepareQueries>;
@@ -159,6 +170,8 @@ export class SqliteStore implements Store {
     this.migrate();
     db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)").run(nanoid(12));
     this.epoch = (db.prepare("SELECT value FROM meta WHERE key = 'epoch'").get() as { value: string }).value;
+    this.count = (db.prepare('SELECT total(head) AS count FROM rooms').get() as { count: number }).count;
+    this.log = options.log ?? silentLog;
 
     this.q = prepareQueries(db);
 
@@ -188,11 +201,52 @@ export class SqliteStore implements Store {
     });
 
     this.cache = new RoomCache(CACHED_ROOMS, Math.min(CACHED_PER_ROOM, options.retention));
+    this.mark = this.openMark();
     if (options.retentionAgeMs > 0) {
       const every = Math.min(SWEEP_INTERVAL_MAX_MS, Math.max(1000, options.retentionAgeMs / 10));
       this.sweepTimer = setInterval(() => {
-        this.sweep().catch((err: unknown) => options.log?.('age retention sweep failed', err));
+        this.sweep().catch((err: unknown) => warnRepeated(this.log, 'age retention sweep failed', err));
       }, every).unref();
+    }
+  }
+
+  /**
+   * Opens the file's mark and compares: a database that has taken fewer
+   * messages than its mark (of the same epoch) says went back in time, and
+   * its seqs could be handed out again, so it gets a new epoch. A missing or
+   * unreadable mark, or one of another epoch (another file, or a new epoch
+   * whose mark was not written), is simply replaced.
+   */
+  private openMark(): SqliteMark {
+    const { path } = this.options;
+    let mark: SqliteMark | undefined;
+    try {
+      mark = SqliteMark.open(path);
+      const { found } = mark;
+      if (found?.epoch === this.epoch && this.count < found.count) {
+        const stale = this.epoch;
+        this.epoch = nanoid(12);
+        this.q.setEpoch.run(this.epoch);
+        this.log.warn(
+          { path, messages: this.count, marked: found.count, epoch: this.epoch, staleEpoch: stale },
+          `${path} went back in time: it has taken ${this.count} messages, its mark says ${found.count} (an older copy, or rooms deleted by hand); starting new epoch ${this.epoch} (was ${stale}), so that every client resets`,
+        );
+      }
+      mark.write({ epoch: this.epoch, count: this.count });
+      return mark;
+    } catch (err) {
+      mark?.close();
+      if (isSqliteError(err)) throw err;
+      throw new StoreOpenError(`cannot use ${path}-mark, which records how far ${path} got: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Records the count after a change; a failure only weakens what a later open can detect, so it is reported, not thrown. */
+  private updateMark(): void {
+    try {
+      this.mark.write({ epoch: this.epoch, count: this.count });
+    } catch (err) {
+      warnRepeated(this.log, `cannot update ${this.mark.path}: a restore of an older copy may go unnoticed`, err);
     }
   }
 
@@ -214,7 +268,8 @@ export class SqliteStore implements Store {
     try {
       return fn();
     } catch (err) {
-      if (isSqliteError(err)) throw new StoreUnavailableError(`SQLite: ${err.message} (${err.code})`, { cause: err });
+      // The file is local: whatever SQLite says, it said it, and may say it again while reads still work.
+      if (isSqliteError(err)) throw new StoreUnavailableError(`SQLite: ${err.message} (${err.code})`, { cause: err, refused: true });
       throw err;
     }
   }
@@ -238,9 +293,19 @@ export class SqliteStore implements Store {
       for (const item of batch) item.reject(err);
       return;
     }
+    let appended = 0;
     for (const [i, result] of written.results.entries()) {
-      if (!result.duplicate) this.cache.appended(result.message, this.options.retention);
+      if (!result.duplicate) {
+        this.cache.appended(result.message, this.options.retention);
+        appended++;
+      }
       batch[i]!.resolve(result);
+    }
+    // Before the answers go out (they go once this returns) and before any
+    // poll is woken: every seq a client can have seen is counted in the mark.
+    if (appended > 0) {
+      this.count += appended;
+      this.updateMark();
     }
     for (const room of written.heads.keys()) this.listeners.notify(room);
   }
@@ -314,7 +379,18 @@ export class SqliteStore implements Store {
   }
 
   async ping(): Promise<void> {
-    this.guard(() => this.db.prepare('SELECT 1').get());
+    this.guard(() => this.q.probe.run(String(Date.now())));
+  }
+
+  async newEpoch(): Promise<string> {
+    return this.guard(() => {
+      const epoch = nanoid(12);
+      this.q.setEpoch.run(epoch);
+      this.epoch = epoch;
+      this.updateMark();
+      for (const room of this.q.rooms.all()) this.listeners.notify(room);
+      return epoch;
+    });
   }
 
   /**
@@ -357,6 +433,7 @@ export class SqliteStore implements Store {
     this.listeners.clear();
     this.cache.clear();
     this.db.close();
+    this.mark.close();
   }
 }
 

@@ -96,6 +96,23 @@ describe.skipIf(env.skip)('redis store', () => {
     expect(await raw.zrange(keys.ids, '0', '-1', 'WITHSCORES')).toEqual(['k2', '2', 'k3', '3']);
   });
 
+  it("renews the store epoch key and every room's meta on newEpoch, and touches nothing else", async () => {
+    const prefix = newPrefix();
+    const [a, b] = [await make(prefix), await make(prefix)];
+    await a.append('one', draft('x'), 1);
+    await a.append('two', draft('x'), 1);
+    await a.append('two', draft('y'), 2);
+    const keys = (await raw.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000))[1].sort();
+
+    const epoch = await a.newEpoch();
+    expect(await raw.get(`${prefix}epoch`)).toBe(epoch);
+    expect(await raw.hgetall(roomKeys(prefix, 'one').meta)).toEqual({ epoch, head: '1' });
+    expect(await raw.hgetall(roomKeys(prefix, 'two').meta)).toEqual({ epoch, head: '2' });
+    expect((await raw.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000))[1].sort()).toEqual(keys);
+    // Another process on the prefix reads a room's epoch from the room, so it sees the new one at once.
+    expect(await b.info('two')).toEqual({ epoch, head: 2, oldest: 1 });
+  });
+
   it("keeps a room's channel subscribed for a while after its last listener, then unsubscribes", async () => {
     const conn = new Redis(env.url, { lazyConnect: true });
     await conn.connect();

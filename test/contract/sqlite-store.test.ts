@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -6,6 +6,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PollHub } from '../../src/core/poll-hub.js';
 import type { PollAnswer } from '../../src/core/answer.js';
 import { StoreOpenError } from '../../src/core/store.js';
+import type { Log } from '../../src/log.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../src/stores/sqlite-store.js';
 import { storeContract } from './store-contract.js';
 
@@ -126,6 +127,114 @@ describe('sqlite store', () => {
       [1, false],
     ]);
     expect(results[1]!.message).toEqual(results[0]!.message);
+  });
+
+  describe('a file that went back in time', () => {
+    /** A Log that keeps the messages of its warnings and errors. */
+    const recording = (): { log: Log; lines: string[] } => {
+      const lines: string[] = [];
+      const keep = (_fields: object, message: string): void => void lines.push(message);
+      return { log: { info() {}, warn: keep, error: keep }, lines };
+    };
+    const appendTexts = async (store: SqliteStore, room: string, texts: string[]): Promise<void> => {
+      for (const text of texts) await store.append(room, draft(text), 1);
+    };
+
+    it('gets a new epoch, with one warning, when the file is replaced by an older copy', async () => {
+      const path = newPath();
+      const first = make({ path });
+      await appendTexts(first, 'r', ['m1', 'm2', 'm3']);
+      const { epoch } = await first.info('r');
+      await first.close();
+      copyFileSync(path, `${path}.copy`);
+      const second = make({ path });
+      await appendTexts(second, 'r', ['m4', 'm5', 'm6', 'm7', 'm8']);
+      await second.close();
+      copyFileSync(`${path}.copy`, path);
+
+      const { log, lines } = recording();
+      const restored = make({ path, log });
+      const info = await restored.info('r');
+      expect(info).toMatchObject({ head: 3, oldest: 1 });
+      expect(info.epoch).not.toBe(epoch);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`new epoch ${info.epoch}`);
+      expect((await restored.append('r', draft('m4 again'), 2)).message.seq).toBe(4);
+      await restored.close();
+
+      // The new epoch is the file's from now on: reopening it finds nothing amiss.
+      const again = make({ path, log });
+      expect((await again.info('r')).epoch).toBe(info.epoch);
+      expect(lines).toHaveLength(1);
+    });
+
+    it('gets a new epoch when a room was deleted by hand', async () => {
+      const path = newPath();
+      const first = make({ path });
+      await appendTexts(first, 'r', ['r1', 'r2']);
+      await appendTexts(first, 's', ['s1']);
+      const { epoch } = await first.info('r');
+      await first.close();
+      const db = new Database(path);
+      db.prepare("DELETE FROM messages WHERE room = 's'").run();
+      db.prepare("DELETE FROM rooms WHERE room = 's'").run();
+      db.close();
+
+      const reopened = make({ path });
+      expect((await reopened.info('r')).epoch).not.toBe(epoch);
+      expect(await reopened.info('s')).toMatchObject({ head: 0 });
+    });
+
+    it('keeps its epoch when the mark is missing, behind, unreadable or of another file', async () => {
+      const path = newPath();
+      const mark = `${path}-mark`;
+      const { log, lines } = recording();
+      const first = make({ path, log });
+      await appendTexts(first, 'r', ['m1', 'm2']);
+      const { epoch } = await first.info('r');
+      const behind = readFileSync(mark);
+      await appendTexts(first, 'r', ['m3']);
+      await first.close();
+      const otherPath = newPath();
+      const other = make({ path: otherPath, log });
+      await appendTexts(other, 'r', ['x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8']);
+      await other.close();
+
+      // Behind: as after a crash between a commit and the mark's update.
+      const marks = {
+        missing: () => rmSync(mark),
+        behind: () => writeFileSync(mark, behind),
+        unreadable: () => writeFileSync(mark, 'not a mark at all\n'),
+        'of another file': () => copyFileSync(`${otherPath}-mark`, mark),
+      };
+      for (const [what, prepare] of Object.entries(marks)) {
+        prepare();
+        const store = make({ path, log });
+        expect((await store.info('r')).epoch, `mark ${what}`).toBe(epoch);
+        await store.close();
+        expect(existsSync(mark), `mark ${what}`).toBe(true);
+      }
+      expect(lines).toEqual([]);
+    });
+
+    it('keeps the epoch started by newEpoch across reopening', async () => {
+      const path = newPath();
+      const { log, lines } = recording();
+      const first = make({ path, log });
+      await appendTexts(first, 'r', ['m1']);
+      const epoch = await first.newEpoch();
+      await first.close();
+      const again = make({ path, log });
+      expect(await again.info('r')).toEqual({ epoch, head: 1, oldest: 1 });
+      expect(lines).toEqual([]);
+    });
+
+    it('refuses to start, with one line, when the mark cannot be written', () => {
+      const path = newPath();
+      mkdirSync(`${path}-mark`);
+      expect(() => SqliteStore.open({ path, retention: 10, retentionAgeMs: 0 })).toThrow(StoreOpenError);
+      expect(() => SqliteStore.open({ path, retention: 10, retentionAgeMs: 0 })).toThrow(new RegExp(`^cannot use ${path}-mark`));
+    });
   });
 
   it('fails appends and reads with StoreUnavailableError once closed', async () => {

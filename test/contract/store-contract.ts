@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { PollAnswer } from '../../src/core/answer.js';
+import { PollHub } from '../../src/core/poll-hub.js';
 import type { Store } from '../../src/core/store.js';
 import type { Draft } from '../../src/core/types.js';
 
@@ -150,6 +152,55 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await store.append('r', draft('three'), 3);
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(signals).toBe(seen);
+    });
+
+    it('starts a new epoch on newEpoch: every room reports it, heads and messages unchanged, appends go on at head + 1', async () => {
+      const store = await make(3);
+      const kept = [];
+      for (let i = 1; i <= 4; i++) kept.push((await store.append('r', draft(`m${i}`), i)).message);
+      kept.shift(); // past the retention of 3
+      const before = [(await store.info('r')).epoch, (await store.info('empty')).epoch];
+
+      const epoch = await store.newEpoch();
+      expect(typeof epoch).toBe('string');
+      expect(before).not.toContain(epoch);
+      expect(await store.info('r')).toEqual({ epoch, head: 4, oldest: 2 });
+      expect(await store.readTail('r', 10)).toEqual({ epoch, head: 4, oldest: 2, messages: kept });
+      expect(await store.readAfter('r', 2, 10)).toEqual({ epoch, head: 4, oldest: 2, messages: kept.slice(1) });
+      expect(await store.readBefore('r', 4, 1)).toEqual({ epoch, head: 4, oldest: 2, messages: [kept[1]] });
+      expect(await store.info('empty')).toEqual({ epoch, head: 0, oldest: 0 });
+      expect(await store.readAfter('empty', 0, 10)).toEqual({ epoch, head: 0, oldest: 0, messages: [] });
+      expect(await store.readTail('empty', 10)).toEqual({ epoch, head: 0, oldest: 0, messages: [] });
+
+      expect((await store.append('r', draft('m5'), 5)).message.seq).toBe(5);
+      expect(await store.info('r')).toEqual({ epoch, head: 5, oldest: 3 });
+      expect((await store.append('later', draft('first'), 6)).message.seq).toBe(1);
+      expect((await store.info('later')).epoch).toBe(epoch);
+      expect(await store.newEpoch()).not.toBe(epoch);
+    });
+
+    it('resets a poll from the old epoch after newEpoch, parked or new, and signals rooms with messages', async () => {
+      const store = await make();
+      for (let i = 1; i <= 3; i++) await store.append('r', draft(`m${i}`), i);
+      const { epoch } = await store.info('r');
+      const hub = new PollHub(store, { capacity: 10, retryAfter: 1 });
+      let signals = 0;
+      const stop = await store.subscribe('r', () => signals++);
+      const answers: (PollAnswer | Error)[] = [];
+      hub.poll({ room: 'r', after: 3, epoch, limit: 10, timeoutMs: 20_000 }, (a) => answers.push(a));
+      await expect.poll(() => hub.parked).toBe(1);
+
+      const fresh = await store.newEpoch();
+      await expect.poll(() => signals).toBeGreaterThan(0);
+      await expect.poll(() => answers.length).toBe(1);
+      expect((answers[0] as PollAnswer).body).toMatchObject({ epoch: fresh, last: 3, reset: true });
+      expect((answers[0] as PollAnswer).body.messages.map((m) => m.seq)).toEqual([1, 2, 3]);
+
+      // A cursor behind the head is reset too, not answered with what follows it: under the old epoch it may name other messages.
+      hub.poll({ room: 'r', after: 2, epoch, limit: 10, timeoutMs: 0 }, (a) => answers.push(a));
+      await expect.poll(() => answers.length).toBe(2);
+      expect((answers[1] as PollAnswer).body).toMatchObject({ epoch: fresh, last: 3, reset: true });
+      stop();
     });
 
     it('answers ping while healthy', async () => {

@@ -41,7 +41,23 @@ describe('loadConfig', () => {
     expect(loadConfig([], { WAKE_SLICE: '2000' }).wakeSlice).toBe(2000);
   });
 
+  it('lowers the default hold with --poll-timeout-max, the remedy for a proxy that cuts polls sooner', () => {
+    expect(loadConfig(['--poll-timeout-max', '8'], {})).toMatchObject({ defaultTimeout: 8, maxTimeout: 8 });
+    expect(loadConfig([], { POLL_TIMEOUT_MAX: '20' })).toMatchObject({ defaultTimeout: 20, maxTimeout: 20 });
+    expect(loadConfig(['--poll-timeout-max', '8', '--poll-timeout', '5'], {})).toMatchObject({ defaultTimeout: 5, maxTimeout: 8 });
+    expect(loadConfig(['--poll-timeout-max', '90'], {})).toMatchObject({ defaultTimeout: 25, maxTimeout: 90 });
+  });
+
+  it('logs JSON lines, or readable ones in a terminal, at info level unless told otherwise', () => {
+    expect(DEFAULTS).toMatchObject({ logFormat: 'auto', logLevel: 'info' });
+    expect(loadConfig(['--log-format', 'json', '--log-level', 'warn'], {})).toMatchObject({ logFormat: 'json', logLevel: 'warn' });
+    expect(loadConfig([], { LOG_FORMAT: 'pretty', LOG_LEVEL: 'silent' })).toMatchObject({ logFormat: 'pretty', logLevel: 'silent' });
+  });
+
   it.each([
+    [['--log-format', 'xml'], {}, /^--log-format must be one of auto, json, pretty; got "xml"$/],
+    [[], { LOG_LEVEL: 'debug' }, /^LOG_LEVEL must be one of error, warn, info, silent; got "debug"$/],
+    [['--poll-timeout-max', '8', '--poll-timeout', '10'], {}, /--poll-timeout \(10\) must not exceed --poll-timeout-max \(8\)/],
     [['--wake-slice', '-1'], {}, /--wake-slice must be a whole number from 0/],
     [['--port', 'eighty'], {}, /--port must be a whole number from 0 to 65535; got "eighty"/],
     [['--store', 'postgres'], {}, /^--store must be one of memory, sqlite, redis; got "postgres"$/],

@@ -63,6 +63,10 @@ class ProbeStore implements Store {
     return this.inner.ping();
   }
 
+  newEpoch() {
+    return this.inner.newEpoch();
+  }
+
   close() {
     return this.inner.close();
   }

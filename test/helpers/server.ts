@@ -19,11 +19,12 @@ export async function startTestServer(
   parts: { store?: Store } = {},
 ): Promise<TestServer & { logs: string[] }> {
   const logs: string[] = [];
+  const collect = (fields: object, message: string): void => void logs.push(`${message} ${JSON.stringify(fields)}`);
   const config: Config = { ...DEFAULTS, store: 'memory', host: '127.0.0.1', port: 0, drainTimeout: 0, postRate: 0, ...overrides };
   const running = await startServer(config, {
     ...parts,
     processMetrics: false,
-    log: (message, err) => logs.push(err === undefined ? message : `${message}: ${String(err)}`),
+    log: { info: collect, warn: collect, error: collect },
   });
   return { ...running, baseUrl: running.url, close: () => running.shutdown(), logs };
 }

@@ -232,7 +232,7 @@ describe('413 for a body over the limit', () => {
   });
 
   it('415 is also seen by a client still sending its body', async () => {
-    const total = 64 * 1024;
+    const total = BODY_LIMIT;
     const { res } = await streamBody({ 'Content-Type': 'text/plain', 'Content-Length': String(total) }, total);
     expect(res.status).toBe(415);
     await expectUnharmed();

@@ -172,6 +172,39 @@ describe('CORS', () => {
     expect(get.headers.get('access-control-allow-origin')).toBe(ORIGIN);
   });
 
+  // The browser's view of these, drain and 429 included, is in test/cors-browser.test.ts.
+  it('gives an allowed origin CORS and the exposed Retry-After and WWW-Authenticate on every route, errors included', async () => {
+    const room = newRoom();
+    const messages = `/api/rooms/${room}/messages`;
+    const cases: [method: string, path: string, status: number, init?: RequestInit][] = [
+      ['GET', messages, 200],
+      ['GET', `/api/rooms/${room}`, 200],
+      ['GET', '/healthz', 200],
+      ['GET', `${messages}?after=x`, 400],
+      ['GET', '/api/rooms/no.dots/messages', 400],
+      ['GET', '/api/no-such-route', 404],
+      ['GET', '/no-such-route', 404],
+      ['PUT', messages, 405],
+      ['POST', messages, 415, { headers: { 'Content-Type': 'text/plain' }, body: 'x' }],
+      ['POST', messages, 400, { headers: { 'Content-Type': 'application/json' }, body: '{' }],
+    ];
+    for (const [method, path, status, init] of cases) {
+      const res = await request(server.base, path, { ...init, method, headers: { ...(init?.headers as Record<string, string>), Origin: ORIGIN } });
+      const what = `${method} ${path}`;
+      expect(res.status, what).toBe(status);
+      expect(res.headers.get('access-control-allow-origin'), what).toBe(ORIGIN);
+      const exposed = (res.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/\s*,\s*/);
+      expect(exposed, what).toEqual(expect.arrayContaining(['retry-after', 'www-authenticate']));
+    }
+  });
+
+  it('exposes nothing to another origin', async () => {
+    const res = await request(server.base, '/api/no-such-route', { headers: { Origin: 'https://b.example' } });
+    expect(res.status).toBe(404);
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    expect(res.headers.get('access-control-expose-headers')).toBeNull();
+  });
+
   // PROTOCOL.md: "Every /api response carries Cache-Control: no-store".
   it('marks the preflight answer, an /api response too, as not to be cached', async () => {
     const res = await preflight(ORIGIN);

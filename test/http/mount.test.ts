@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chat } from '../../src/core/chat.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { createChatRouter } from '../../src/http/router.js';
+import { silentLog } from '../../src/log.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { expectError, expectNoCache, newRoom, request, waitFor, type PollBody, type PostBody } from './util.js';
 
@@ -20,7 +21,7 @@ beforeAll(async () => {
   app.get('/', (_req, res) => {
     res.type('text/plain').send('outer app');
   });
-  app.use('/chat', createChatRouter(chat, { defaultTimeout: 25, maxTimeout: 60, bodyLimit: 64 * 1024, corsOrigins: [], log: () => {} }));
+  app.use('/chat', createChatRouter(chat, { defaultTimeout: 25, maxTimeout: 60, bodyLimit: 64 * 1024, corsOrigins: [], log: silentLog }));
   server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
