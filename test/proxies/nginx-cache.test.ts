@@ -1,0 +1,107 @@
+// The page behind a real nginx that caches the API although it says no-store, and
+// whose cache key leaves out the query string: every poll, whatever its cursor and
+// cache buster, gets the one cached answer at once. The page must not poll in a
+// tight loop; it slows down and says answers come too soon.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { BINARIES, missingBinaries, startNginx, type ProxyProcess } from '../helpers/proxies.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const skip = missingBinaries('the nginx cache tests (test/proxies/nginx-cache.test.ts)', ['nginx', 'chromium']);
+
+// Bounds against hangs only; every wait ends as soon as its condition holds.
+const WAIT = { timeout: 20_000 };
+const TEST_TIMEOUT = 60_000;
+
+let srv: TestServer | undefined;
+let nginx: ProxyProcess | undefined;
+let browser: Browser | undefined;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  if (skip) return;
+  srv = await startTestServer();
+  nginx = await startNginx((dir) => ({
+    http: `  proxy_cache_path ${dir}/cache levels=1:2 keys_zone=chat:1m max_size=10m inactive=10m use_temp_path=off;`,
+    server: `
+    location / {
+      proxy_pass ${srv!.baseUrl};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache chat;
+      proxy_cache_key $scheme$host$uri;
+      proxy_ignore_headers Cache-Control Expires Set-Cookie;
+      proxy_cache_valid 200 10m;
+      add_header X-Cache-Status $upstream_cache_status always;
+    }`,
+  }));
+  browser = await chromium.launch({
+    executablePath: BINARIES.chromium.path,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}, TEST_TIMEOUT);
+
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((context) => context.close()));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await nginx?.stop();
+  await srv?.close();
+});
+
+describe.skipIf(skip)('the page behind an nginx cache that ignores no-store and query strings', () => {
+  it('serves every poll the same cached answer', async () => {
+    const room = `nginx-cache-${process.pid}-probe`;
+    const url = (query: string) => `${nginx!.url}/api/rooms/${room}/messages?${query}`;
+    const first = await fetch(url('t=1'));
+    expect(first.headers.get('cache-control')).toContain('no-store');
+    const joined = await first.text();
+    // Stored once the answer is complete; a later GET is a hit whatever its query.
+    await expect.poll(async () => (await fetch(url('t=2'))).headers.get('x-cache-status'), WAIT).toBe('HIT');
+    const poll = await fetch(url('after=0&timeout=25&t=3'));
+    expect(poll.headers.get('x-cache-status')).toBe('HIT');
+    expect(await poll.text()).toBe(joined);
+  });
+
+  it('slows the page down instead of letting it poll in a loop, and says why', async () => {
+    const room = `nginx-cache-${process.pid}-page`;
+    // The room's join answer is in the cache before the page asks: from its first
+    // poll on, the page gets it back at once, for ever (10 minutes).
+    const join = `${nginx!.url}/api/rooms/${room}/messages`;
+    await fetch(join);
+    await expect.poll(async () => (await fetch(join)).headers.get('x-cache-status'), WAIT).toBe('HIT');
+
+    const context = await browser!.newContext({
+      storageState: { cookies: [], origins: [{ origin: nginx!.url, localStorage: [{ name: 'chat.name', value: 'ann' }] }] },
+    });
+    contexts.push(context);
+    const page = await context.newPage();
+    const polls: string[] = [];
+    page.on('request', (req) => {
+      if (req.url().includes('/messages?') && req.url().includes('after=')) polls.push(req.url());
+    });
+    await page.goto(`${nginx!.url}/#${room}`);
+    await page.locator('#room-title', { hasText: `#${room}` }).waitFor(WAIT);
+    await expect.poll(() => polls.length, WAIT).toBeGreaterThan(0);
+
+    const from = polls.length;
+    await page.waitForTimeout(4000);
+    const sent = polls.length - from;
+    // A page that polls again at once sends hundreds here.
+    expect(sent).toBeLessThan(10);
+
+    await page.locator('#status[data-state="early"]').waitFor(WAIT);
+    expect(await page.locator('#status').textContent()).toContain('too soon');
+    expect(await page.locator('#status').getAttribute('title')).toContain('too soon');
+
+    // Every poll that reached nginx was answered from its cache, none by the server.
+    const logged = (await nginx!.read('access.log'))
+      .split('\n')
+      .filter((line) => line.startsWith(`/api/rooms/${room}/messages?`) && line.includes('after='));
+    expect(logged.length).toBeGreaterThan(0);
+    expect(logged.length).toBeLessThanOrEqual(polls.length);
+    for (const line of logged) expect(line).toMatch(/ HIT 200$/);
+  }, TEST_TIMEOUT);
+});

@@ -1,0 +1,146 @@
+// The page behind a real forward proxy (squid) told to cache everything for a
+// minute in spite of no-store, as some corporate proxies are. Such a cache keys on
+// the whole URL, query string included, so the page's cache buster must make every
+// GET of every page load unique: a second load of the page must get fresh answers,
+// not the first load's, and both must keep receiving messages.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { BINARIES, getThroughProxy, missingBinaries, startSquid, type ProxyProcess } from '../helpers/proxies.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const skip = missingBinaries('the squid cache tests (test/proxies/squid-cache.test.ts)', ['squid', 'chromium']);
+
+// Bounds against hangs only; every wait ends as soon as its condition holds.
+const WAIT = { timeout: 20_000 };
+const TEST_TIMEOUT = 60_000;
+
+// Fresh for at least a minute whatever the answer says; `.` matches every URL,
+// those with a query string included (no earlier pattern exempts them).
+const REFRESH = 'refresh_pattern . 1 100% 60 ignore-no-store ignore-private override-expire ignore-reload';
+
+let srv: TestServer | undefined;
+let squid: ProxyProcess | undefined;
+let browser: Browser | undefined;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  if (skip) return;
+  srv = await startTestServer();
+  squid = await startSquid(`strip_query_terms off\n${REFRESH}`);
+  browser = await chromium.launch({
+    executablePath: BINARIES.chromium.path,
+    // Chromium sends loopback requests straight to the server unless told not to.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--proxy-bypass-list=<-loopback>'],
+    proxy: { server: squid.url },
+  });
+}, TEST_TIMEOUT);
+
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((context) => context.close()));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await squid?.stop();
+  await srv?.close();
+});
+
+let roomCounter = 0;
+const newRoom = () => `squid-${process.pid}-${++roomCounter}`;
+
+/** Posts straight to the server, as another client would. */
+async function post(room: string, text: string): Promise<void> {
+  const res = await fetch(`${srv!.baseUrl}/api/rooms/${room}/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ author: 'zed', text }),
+  });
+  expect(res.status).toBe(201);
+}
+
+async function shown(page: Page, text: string): Promise<void> {
+  await page.locator('#messages .msg', { hasText: text }).waitFor(WAIT);
+}
+
+interface Seen {
+  url: string;
+  xCache: string;
+  /** The body, read for joins (GETs of the messages without `after`) only. */
+  body?: Promise<string>;
+}
+
+/** Loads the page in a fresh browser profile whose name is already chosen, into `room`; records its API GETs' answers. */
+async function load(room: string): Promise<{ page: Page; seen: Seen[] }> {
+  const context = await browser!.newContext({
+    storageState: { cookies: [], origins: [{ origin: srv!.baseUrl, localStorage: [{ name: 'chat.name', value: 'ann' }] }] },
+  });
+  contexts.push(context);
+  const page = await context.newPage();
+  const seen: Seen[] = [];
+  page.on('response', (res) => {
+    const url = res.url();
+    if (res.request().method() !== 'GET' || !url.includes('/api/')) return;
+    const join = url.includes('/messages?') && !url.includes('after=') && !url.includes('before=');
+    seen.push({ url, xCache: res.headers()['x-cache'] ?? '', body: join ? res.text().catch(() => '') : undefined });
+  });
+  await page.goto(`${srv!.baseUrl}/#${room}`);
+  await page.locator('#status[data-state="live"]').waitFor(WAIT);
+  return { page, seen };
+}
+
+describe.skipIf(skip)('the page behind a squid that caches in spite of no-store', () => {
+  it('answers a repeated GET of a poll URL from its cache, stale', async () => {
+    const room = newRoom();
+    const url = `${srv!.baseUrl}/api/rooms/${room}/messages?t=1`;
+    // What fetch(…, { cache: 'no-store' }) sends; ignore-reload makes squid disregard it.
+    const headers = { 'cache-control': 'no-cache', pragma: 'no-cache' };
+    const first = await getThroughProxy(squid!.port, url, headers);
+    expect(first.status).toBe(200);
+    expect(first.headers['cache-control']).toContain('no-store');
+    expect(first.headers['x-cache']).toMatch(/^MISS/);
+    await post(room, 'posted between the two GETs');
+
+    const second = await getThroughProxy(squid!.port, url, headers);
+    expect(second.headers['x-cache']).toMatch(/^HIT/);
+    expect(second.body).toBe(first.body);
+    expect(JSON.parse(second.body)).toMatchObject({ messages: [], last: 0 });
+    // The server itself has the message.
+    const direct = await (await fetch(url)).json();
+    expect(direct).toMatchObject({ messages: [{ text: 'posted between the two GETs' }], last: 1 });
+  });
+
+  it('gives a second page load fresh answers, and keeps both loads receiving messages', async () => {
+    const room = newRoom();
+    const first = await load(room);
+    await post(room, 'between the loads');
+    await shown(first.page, 'between the loads');
+
+    const second = await load(room);
+    await shown(second.page, 'between the loads');
+    // Its join came from the server, with the message, not from the first load's cached
+    // join. (A page whose loads reuse URLs still shows the message soon after, from the
+    // first load's cached polls replayed one by one; it is the stale answers that are wrong.)
+    const join = second.seen.find((s) => s.body);
+    expect(join, 'the second load joined').toBeDefined();
+    expect(join!.xCache, join!.url).toMatch(/^MISS/);
+    expect(JSON.parse(await join!.body!)).toMatchObject({ messages: [{ text: 'between the loads' }] });
+
+    await post(room, 'after both loads');
+    for (const { page } of [first, second]) await shown(page, 'after both loads');
+    for (const { page } of [first, second]) {
+      expect(await page.locator('#messages .msg').allTextContents()).toEqual([
+        expect.stringContaining('between the loads'),
+        expect.stringContaining('after both loads'),
+      ]);
+    }
+
+    // No API GET of either load was answered from squid's cache; each carries squid's
+    // X-Cache, so each went through it.
+    const gets = [...first.seen, ...second.seen];
+    expect(gets.filter((s) => !/^MISS/.test(s.xCache)).map((s) => `${s.xCache} ${s.url}`)).toEqual([]);
+    const log = await squid!.read('access.log');
+    const joins = gets.filter((s) => s.body);
+    expect(joins).toHaveLength(2);
+    for (const { url } of joins) expect(log).toContain(` GET ${url} `);
+  }, TEST_TIMEOUT);
+});
