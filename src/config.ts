@@ -57,6 +57,9 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Exit code for a configuration or start-up error, as most Unix tools use for usage errors. */
+export const EXIT_CONFIG = 2;
+
 interface Setting<K extends keyof Config> {
   key: K;
   flag: string;
@@ -221,4 +224,25 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     throw new ConfigError(`--retention-age applies to the sqlite store only; the ${result.store} store keeps messages by count (--retention)`);
   }
   return result;
+}
+
+/**
+ * The configuration of a command run from the shell (the server,
+ * `npm run new-epoch`), from its arguments and the environment. With
+ * `--help` it prints `help` and returns undefined; a wrong setting prints
+ * its one line on standard error and exits with EXIT_CONFIG.
+ */
+export function commandConfig(help: string): Config | undefined {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(help);
+    return undefined;
+  }
+  try {
+    return loadConfig(argv, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`config error: ${err.message}`);
+    process.exit(EXIT_CONFIG);
+  }
 }

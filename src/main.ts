@@ -1,28 +1,14 @@
-import { ConfigError, loadConfig, usage } from './config.js';
+import { EXIT_CONFIG, commandConfig, usage } from './config.js';
 import { StoreOpenError } from './core/store.js';
 import { startServer } from './server.js';
 import { describeStore } from './stores/open.js';
 
-/** Exit code for a configuration or start-up error, as most Unix tools use for usage errors. */
-const EXIT_CONFIG = 2;
 /** Past the drain, how long shutdown may take before the process gives up on it. */
 const SHUTDOWN_GRACE_MS = 5000;
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(usage());
-    return;
-  }
-
-  let config;
-  try {
-    config = loadConfig(argv, process.env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    console.error(`config error: ${err.message}`);
-    process.exit(EXIT_CONFIG);
-  }
+  const config = commandConfig(usage());
+  if (!config) return;
 
   let running;
   try {

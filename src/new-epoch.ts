@@ -10,13 +10,10 @@
 // changed (such as a SQLite file that a running server holds).
 import { existsSync } from 'node:fs';
 import { nanoid } from 'nanoid';
-import { ConfigError, loadConfig } from './config.js';
+import { EXIT_CONFIG, commandConfig } from './config.js';
 import { StoreOpenError, StoreUnavailableError } from './core/store.js';
 import { createLog } from './log.js';
 import { openStore, storeName } from './stores/open.js';
-
-/** Exit code for every expected failure, as the server's start-up errors have. */
-const EXIT_ERROR = 2;
 
 const HELP = `Usage: npm run new-epoch -- [--flag value ...]
 
@@ -27,23 +24,12 @@ store matter: --store, --sqlite-path, --redis-url, --redis-prefix.`;
 
 function fail(message: string): never {
   console.error(message);
-  process.exit(EXIT_ERROR);
+  process.exit(EXIT_CONFIG);
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(HELP);
-    return;
-  }
-
-  let config;
-  try {
-    config = loadConfig(argv, process.env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    fail(`config error: ${err.message}`);
-  }
+  const config = commandConfig(HELP);
+  if (!config) return;
   if (config.store === 'memory') fail('the memory store keeps nothing between processes: every server start has a new epoch already');
   // Opening would create an empty database, and a mistyped path would then seem to have worked.
   if (config.store === 'sqlite' && !existsSync(config.sqlitePath)) fail(`no SQLite database at ${config.sqlitePath} (see --sqlite-path)`);
@@ -66,7 +52,7 @@ async function main(): Promise<void> {
   } catch (err) {
     if (!(err instanceof StoreUnavailableError)) throw err;
     line = `cannot start a new epoch in ${storeName(config)}: ${err.message}; run this again`;
-    code = EXIT_ERROR;
+    code = EXIT_CONFIG;
   }
   await store.close();
   if (code === 0) console.log(line);

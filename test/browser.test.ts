@@ -2,7 +2,8 @@
 // text that looks like HTML staying text, bidi controls kept in their box, the
 // layout on a phone, own messages, cache busting and answers that come too soon.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from './helpers/browser.js';
 import { startTestServer } from './helpers/server.js';
 
 // Generous, because a loaded machine can be slow; every wait ends as soon as its condition holds.
@@ -14,10 +15,7 @@ let browser: Browser | undefined;
 
 beforeAll(async () => {
   srv = await startTestServer();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 }, TEST_TIMEOUT);
 
 afterAll(async () => {

@@ -6,7 +6,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from './helpers/browser.js';
 import { startTestServer } from './helpers/server.js';
 import { newRoom, track, waitParked } from './http/util.js';
 
@@ -75,10 +76,7 @@ beforeAll(async () => {
   allowed = await startPageServer();
   other = await startPageServer();
   srv = await startTestServer({ corsOrigins: [allowed.origin], postRate: 1, postBurst: 1, drainTimeout: DRAIN_SECONDS });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 }, TEST_TIMEOUT);
 
 afterAll(async () => {

@@ -9,12 +9,13 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CHROMIUM_PATH } from './browser.js';
 import { freePort } from './processes.js';
 
 export const BINARIES = {
   nginx: { path: '/usr/sbin/nginx', package: 'nginx-light' },
   squid: { path: '/usr/sbin/squid', package: 'squid' },
-  chromium: { path: '/usr/bin/chromium', package: 'chromium' },
+  chromium: { path: CHROMIUM_PATH, package: 'chromium' },
 } as const;
 export type Binary = keyof typeof BINARIES;
 

@@ -3,8 +3,9 @@
 // cache buster, gets the one cached answer at once. The page must not poll in a
 // tight loop; it slows down and says answers come too soon.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
-import { BINARIES, missingBinaries, startNginx, type ProxyProcess } from '../helpers/proxies.js';
+import { type Browser, type BrowserContext } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
+import { missingBinaries, startNginx, type ProxyProcess } from '../helpers/proxies.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const skip = missingBinaries('the nginx cache tests (test/proxies/nginx-cache.test.ts)', ['nginx', 'chromium']);
@@ -35,10 +36,7 @@ beforeAll(async () => {
       add_header X-Cache-Status $upstream_cache_status always;
     }`,
   }));
-  browser = await chromium.launch({
-    executablePath: BINARIES.chromium.path,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 }, TEST_TIMEOUT);
 
 afterEach(async () => {

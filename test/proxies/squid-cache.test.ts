@@ -4,8 +4,9 @@
 // GET of every page load unique: a second load of the page must get fresh answers,
 // not the first load's, and both must keep receiving messages.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { BINARIES, getThroughProxy, missingBinaries, startSquid, type ProxyProcess } from '../helpers/proxies.js';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
+import { getThroughProxy, missingBinaries, startSquid, type ProxyProcess } from '../helpers/proxies.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const skip = missingBinaries('the squid cache tests (test/proxies/squid-cache.test.ts)', ['squid', 'chromium']);
@@ -27,12 +28,7 @@ beforeAll(async () => {
   if (skip) return;
   srv = await startTestServer();
   squid = await startSquid(`strip_query_terms off\n${REFRESH}`);
-  browser = await chromium.launch({
-    executablePath: BINARIES.chromium.path,
-    // Chromium sends loopback requests straight to the server unless told not to.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--proxy-bypass-list=<-loopback>'],
-    proxy: { server: squid.url },
-  });
+  browser = await launchChromium(squid.url);
 }, TEST_TIMEOUT);
 
 afterEach(async () => {
