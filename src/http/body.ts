@@ -6,7 +6,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import getRawBody from 'raw-body';
 import { ChatError } from '../core/errors.js';
 
-export const BODY_TYPES = ['application/json', 'application/x-www-form-urlencoded'] as const;
+const BODY_TYPES = ['application/json', 'application/x-www-form-urlencoded'] as const;
 
 const DECODERS: Record<string, (() => Transform) | undefined> = {
   gzip: createGunzip,
