@@ -148,16 +148,21 @@ describe('chat page', () => {
     expect(page.url()).not.toContain('#');
   }, TEST_TIMEOUT);
 
-  it('keeps bidi controls in user text from reordering anything outside its own box', async () => {
+  it.each([
+    ['an override', '\u202Eann', '\u202Ehello world'],
+    // A pop-directional-isolate with no isolate of its own would end the page's isolate around the name early.
+    ['a stray isolate end, then an override', '\u2069\u202Eann', '\u2069\u202Ehello world'],
+    ['isolates closed one time too many', 'a\u2067b\u2069\u2069\u202Enn', 'x\u2066y\u2069\u2069\u202Ez'],
+  ])('keeps bidi controls in user text (%s) from reordering anything outside its own box', async (_what, name, text) => {
     const room = newRoom();
-    const name = '\u202Eann';
-    const text = '\u202Ehello world';
     const page = await openChat(name, room);
     await send(page, text);
     const msg = page.locator('#messages .msg[data-seq="1"]');
     await msg.waitFor(WAIT);
-    expect(await msg.locator('.author').textContent()).toBe(name);
-    expect(await msg.locator('.text').textContent()).toBe(text);
+    // What is shown is what was sent, but for isolate ends that close nothing of the text's own.
+    const visible = (s: string) => s.replace(/[\u2066-\u2069]/g, '');
+    expect(visible((await msg.locator('.author').textContent())!)).toBe(visible(name));
+    expect(visible((await msg.locator('.text').textContent())!)).toBe(visible(text));
 
     const geometry = await msg.evaluate((node) => {
       const box = (selector?: string) => {
@@ -172,9 +177,16 @@ describe('chat page', () => {
     expect(geometry.text.top).toBeGreaterThanOrEqual(geometry.meta.bottom - 0.5);
     expect(geometry.text.left).toBeGreaterThanOrEqual(geometry.msg.left);
     expect(geometry.text.right).toBeLessThanOrEqual(geometry.msg.right);
-    // The name shown in the header is isolated too.
-    expect(await page.locator('#my-name').textContent()).toBe(name);
+    // The name shown in the header is isolated too, and the page's "as" stays before it.
+    expect(visible((await page.locator('#my-name').textContent())!)).toBe(visible(name));
     expect(await page.locator('#my-name').evaluate((node) => node.ownerDocument.defaultView!.getComputedStyle(node).unicodeBidi)).toBe('isolate');
+    const me = await page.locator('#me').evaluate((node) => {
+      const range = node.ownerDocument.createRange();
+      range.setStart(node.firstChild!, 0);
+      range.setEnd(node.firstChild!, 2);
+      return { as: range.getBoundingClientRect().right, name: node.querySelector('#my-name')!.getBoundingClientRect().left };
+    });
+    expect(me.name).toBeGreaterThanOrEqual(me.as - 0.5);
   }, TEST_TIMEOUT);
 
   it('fits a 390 px wide screen, with the join form collapsed after joining and whole when reopened', async () => {
