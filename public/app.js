@@ -3,7 +3,7 @@
 // bar it collapses into, the URL hash); room.js follows the room, messages.js shows
 // it, send.js posts to it and http.js talks to the server.
 
-import { ui, withoutStrayIsolateEnds } from './ui.js';
+import { ui, balancedIsolates } from './ui.js';
 import { myName, nameProblem, setMyName } from './name.js';
 import { currentRoom, enterRoom, leaveRoom } from './room.js';
 import './send.js';
@@ -47,7 +47,7 @@ function closeForm() {
   fieldError(ui.name, ui.nameError, '');
   fieldError(ui.room, ui.roomError, '');
   ui.joinForm.hidden = ui.joinHint.hidden = true;
-  ui.myName.textContent = withoutStrayIsolateEnds(myName);
+  ui.myName.textContent = balancedIsolates(myName);
   ui.me.hidden = ui.change.hidden = false;
 }
 

@@ -4,6 +4,7 @@
  * clear line instead of surfacing later.
  */
 
+import { compile as compileTrust } from 'proxy-addr';
 import { DEFAULT_WAKE_SLICE } from './core/poll-hub.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
 
@@ -65,6 +66,8 @@ interface Setting<K extends keyof Config> {
   flag: string;
   env: string;
   default: Config[K];
+  /** The default as a user would write it, where that is not simply its text. */
+  shown?: string;
   help: string;
   parse(raw: string): Config[K];
 }
@@ -95,7 +98,7 @@ function origins(raw: string): string[] {
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
   for (const origin of list) {
     if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
-      throw new ConfigError(`must be a comma-separated list of origins such as https://chat.example.com, or *; got "${origin}"`);
+      throw new ConfigError(`must be a comma-separated list of origins (scheme, host and port, no path) such as https://chat.example.com, or *; "${origin}" is not one`);
     }
   }
   return list;
@@ -145,7 +148,13 @@ function trustProxy(raw: string): boolean | number | string {
   const value = raw.trim();
   if (value === 'true' || value === 'false') return value === 'true';
   if (/^[0-9]+$/.test(value)) return Number(value);
-  if (value === '') throw new ConfigError('must be true, false, a number of hops, or addresses/subnets');
+  const what = 'must be true, false, a number of hops, or comma-separated addresses, subnets or loopback, linklocal, uniquelocal';
+  // What Express does with the value at start-up, checked here so that a typo is named as a setting, not as a failure to listen.
+  try {
+    compileTrust(value.split(',').map((part) => part.trim()));
+  } catch {
+    throw new ConfigError(what);
+  }
   return value;
 }
 
@@ -167,8 +176,8 @@ const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
   { key: 'retentionAge', flag: 'retention-age', env: 'RETENTION_AGE', default: 0, help: 'sqlite store: drop messages older than this (seconds, or 90m, 12h, 30d; 0: no age limit); a room keeps its newest', parse: duration },
   { key: 'maxRooms', flag: 'max-rooms', env: 'MAX_ROOMS', default: 1000, help: 'memory store: rooms kept; past it the least recently posted-to room is forgotten', parse: number(1, 10_000_000, { integer: true }) },
   { key: 'maxTextLength', flag: 'max-text-length', env: 'MAX_TEXT_LENGTH', default: 4000, help: 'longest message text, in characters (code points)', parse: number(1, 100_000, { integer: true }) },
-  { key: 'bodyLimit', flag: 'body-limit', env: 'BODY_LIMIT', default: 64 * 1024, help: 'largest POST body (b, kb or mb)', parse: bytes(1024, 1024 * 1024) },
-  { key: 'corsOrigins', flag: 'cors-origins', env: 'CORS_ORIGINS', default: [], help: 'comma-separated origins allowed to call the API from other sites, or *', parse: origins },
+  { key: 'bodyLimit', flag: 'body-limit', env: 'BODY_LIMIT', default: 64 * 1024, shown: '64kb', help: 'largest request body (b, kb or mb, at most 1mb)', parse: bytes(1024, 1024 * 1024) },
+  { key: 'corsOrigins', flag: 'cors-origins', env: 'CORS_ORIGINS', default: [], shown: 'none', help: 'comma-separated origins allowed to call the API from other sites, or *', parse: origins },
   { key: 'keepAliveTimeout', flag: 'keep-alive-timeout', env: 'KEEP_ALIVE_TIMEOUT', default: 65, help: 'seconds an idle keep-alive connection stays open; above your load balancer\'s idle timeout', parse: number(1, 3600, { unit: 'seconds' }) },
   { key: 'drainTimeout', flag: 'drain-timeout', env: 'DRAIN_TIMEOUT', default: 2, help: 'seconds of answering 503 after shutdown starts, before exiting', parse: number(0, 60, { unit: 'seconds' }) },
   { key: 'postRate', flag: 'post-rate', env: 'POST_RATE', default: 20, help: 'messages per second per client address (0: no limit)', parse: number(0, 1_000_000, { unit: 'messages per second' }) },
@@ -181,7 +190,7 @@ const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
 export const DEFAULTS: Config = Object.fromEntries(SETTINGS.map((s) => [s.key, s.default])) as unknown as Config;
 
 export function usage(): string {
-  const rows = SETTINGS.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(20)} ${s.help} (default: ${JSON.stringify(s.default)})`);
+  const rows = SETTINGS.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(20)} ${s.help} (default: ${s.shown ?? String(s.default)})`);
   return ['Usage: npm start -- [--flag value ...]', '', '  flag                   environment          meaning', ...rows, '  --help                                      print this and exit'].join('\n');
 }
 

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     store = await openStore(config, createLog(config.logFormat, config.logLevel));
   } catch (err) {
     if (!(err instanceof StoreOpenError)) throw err;
-    fail(`cannot open the message store: ${err.message}`);
+    fail(`cannot open the message store: ${err.message}; stop every server on it before starting a new epoch`);
   }
 
   let line;

@@ -153,13 +153,15 @@ describe('chat page', () => {
     // A pop-directional-isolate with no isolate of its own would end the page's isolate around the name early.
     ['a stray isolate end, then an override', '\u2069\u202Eann', '\u2069\u202Ehello world'],
     ['isolates closed one time too many', 'a\u2067b\u2069\u2069\u202Enn', 'x\u2066y\u2069\u2069\u202Ez'],
+    // The page's own closing of its isolate would close this one instead.
+    ['an override, then an isolate left open', '\u202Eevil\u2067', '\u202Eevil\u2067'],
   ])('keeps bidi controls in user text (%s) from reordering anything outside its own box', async (_what, name, text) => {
     const room = newRoom();
     const page = await openChat(name, room);
     await send(page, text);
     const msg = page.locator('#messages .msg[data-seq="1"]');
     await msg.waitFor(WAIT);
-    // What is shown is what was sent, but for isolate ends that close nothing of the text's own.
+    // What is shown is what was sent, but for isolate ends that close nothing of the text's own, or close what it left open.
     const visible = (s: string) => s.replace(/[\u2066-\u2069]/g, '');
     expect(visible((await msg.locator('.author').textContent())!)).toBe(visible(name));
     expect(visible((await msg.locator('.text').textContent())!)).toBe(visible(text));

@@ -16,12 +16,15 @@ export type ErrorCode =
   | 'request_timeout'
   | 'body_too_large'
   | 'unsupported_media_type'
+  | 'precondition_failed'
+  | 'range_not_satisfiable'
   | 'expectation_failed'
   | 'rate_limited'
   | 'headers_too_large'
   | 'over_capacity'
   | 'shutting_down'
   | 'store_unavailable'
+  | 'not_implemented'
   | 'internal_error';
 
 /** An error meant for the client: its message is shown to users as is. */

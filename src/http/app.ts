@@ -1,9 +1,10 @@
 import express, { type Express } from 'express';
-import type { IncomingMessage, RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Chat } from '../core/chat.js';
 import { ChatError } from '../core/errors.js';
 import { cors } from './cors.js';
 import { answerError, errorHandler } from './errors.js';
+import { inTurn } from './in-turn.js';
 import { pollQueryOf } from './params.js';
 import { pollRoute } from './poll-route.js';
 import { createChatRouter, type ChatRouterOptions } from './router.js';
@@ -30,10 +31,16 @@ export function createApp(chat: Chat, options: AppOptions): Express {
 /** GET /api/rooms/:room/messages, exactly, with its query. */
 const POLL_PATH = /^\/api\/rooms\/([^/?]+)\/messages(?:\?(.*))?$/s;
 
-/** A plain GET: no body to refuse or limit, no expectation to answer, which the Express stack handles. */
+/** A plain GET: a Host, no body to refuse or limit, no expectation to answer (the Express stack refuses or handles those). */
 function isPlainGet(req: IncomingMessage): boolean {
   const { headers } = req;
-  return req.method === 'GET' && headers['content-length'] === undefined && headers['transfer-encoding'] === undefined && headers.expect === undefined;
+  return (
+    req.method === 'GET' &&
+    headers.host !== undefined &&
+    headers['content-length'] === undefined &&
+    headers['transfer-encoding'] === undefined &&
+    headers.expect === undefined
+  );
 }
 
 /**
@@ -41,14 +48,15 @@ function isPlainGet(req: IncomingMessage): boolean {
  * client repeats after every answer, goes straight to its handler, the same
  * one the Express router uses, without the Express stack (a third of the
  * server's time per poll); everything else, and any other spelling of that
- * path or a GET with a body, goes through the Express app.
+ * path or a GET with a body, goes through the Express app. A connection's
+ * pipelined requests are handled one at a time (inTurn).
  */
 export function createRequestListener(chat: Chat, options: AppOptions): RequestListener {
   const app = createApp(chat, options);
   const servePoll = pollRoute(chat, options);
   const answer = answerError(options.log);
   const allowOrigin = options.corsOrigins.length > 0 ? cors(options.corsOrigins) : undefined;
-  return (req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const match = isPlainGet(req) ? POLL_PATH.exec(req.url ?? '') : null;
     if (!match) return void app(req, res);
     const fail = (err: unknown): void => answer(err, res);
@@ -64,4 +72,5 @@ export function createRequestListener(chat: Chat, options: AppOptions): RequestL
     if (allowOrigin) allowOrigin(req, res, serve);
     else serve();
   };
+  return (req, res) => inTurn(req, res, () => handle(req, res));
 }

@@ -19,7 +19,9 @@ export const STATUS: Record<ErrorCode, number> = {
   method_not_allowed: 405,
   request_timeout: 408,
   body_too_large: 413,
+  precondition_failed: 412,
   unsupported_media_type: 415,
+  range_not_satisfiable: 416,
   expectation_failed: 417,
   rate_limited: 429,
   headers_too_large: 431,
@@ -27,6 +29,7 @@ export const STATUS: Record<ErrorCode, number> = {
   shutting_down: 503,
   store_unavailable: 503,
   internal_error: 500,
+  not_implemented: 501,
 };
 
 /** Seconds a client is told to wait after a store failure. */
@@ -41,8 +44,11 @@ export function toChatError(err: unknown, log: Log): ChatError {
   }
   // The only decoded path parameter is the room.
   if (err instanceof URIError) return new ChatError('invalid_room', 'room is not valid percent-encoded UTF-8');
-  // Express's own client errors, such as a static file path it cannot decode.
-  if ((err as { status?: unknown } | null)?.status === 400) return new ChatError('bad_request', 'malformed request');
+  // The page's files (express.static) answer ranges and preconditions; other client errors of Express's are a 400.
+  const status = (err as { status?: unknown } | null)?.status;
+  if (status === 412) return new ChatError('precondition_failed', 'the condition of the request (If-Match, If-Unmodified-Since) does not hold');
+  if (status === 416) return new ChatError('range_not_satisfiable', 'the range asked for is not within the file');
+  if (typeof status === 'number' && status >= 400 && status < 500) return new ChatError('bad_request', 'malformed request');
   log.error({ err }, 'unexpected error; answered 500');
   return new ChatError('internal_error', 'internal server error');
 }

@@ -41,8 +41,12 @@ function rawAnswer(error: ChatError, anyOrigin: boolean, extra = ''): string {
   );
 }
 
+/** Connections answered here: what the client sends meanwhile makes the parser complain again, to no one. */
+const answered = new WeakSet<Duplex>();
+
 /** Writes the answer, closes the sending side, and cuts the connection a little later (see closeAfterAnswer). */
 function endWith(socket: Duplex, answer: string): void {
+  answered.add(socket);
   socket.end(answer);
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
@@ -61,6 +65,7 @@ function endWith(socket: Duplex, answer: string): void {
  */
 export function answerAsJson(server: Server, listener: RequestListener, anyOrigin: boolean): void {
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+    if (answered.has(socket)) return;
     // A reset or broken pipe: nobody is there to answer.
     if (!err.code?.startsWith('HPE_') && err.code !== 'ERR_HTTP_REQUEST_TIMEOUT') return void socket.destroy();
     // Already answered, or in the middle of an answer whose bytes must not be mixed with ours (Node's own check).

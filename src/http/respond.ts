@@ -10,12 +10,14 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * sniffed as something else.
  *
  * A 413, and any answer given before a chunked body (whose end nobody knows)
- * has arrived, closes the connection after lingering (closeAfterAnswer), so
- * that no client can make the server read an unbounded body.
+ * or a body announced with `Expect: 100-continue` (whose connection Node
+ * closes when no 100 was sent) has arrived, closes the connection after
+ * lingering (closeAfterAnswer), so that no client can make the server read
+ * an unbounded body, nor see a reset instead of its answer.
  */
 export function sendBytes(res: ServerResponse, status: number, bytes: Buffer): void {
   const { req } = res;
-  if (!req.complete && (status === 413 || req.headers['transfer-encoding'] !== undefined)) closeAfterAnswer(req, res);
+  if (!req.complete && (status === 413 || req.headers['transfer-encoding'] !== undefined || req.headers.expect !== undefined)) closeAfterAnswer(req, res);
   res.writeHead(status, [
     'Content-Type', JSON_TYPE,
     'Content-Length', String(bytes.length),

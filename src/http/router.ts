@@ -7,6 +7,7 @@ import { warnRepeated, type Log } from '../log.js';
 import { bodyTooLarge, declaredLength, hasBody, readBody } from './body.js';
 import { cors } from './cors.js';
 import { errorHandler, methodNotAllowed } from './errors.js';
+import { inTurn } from './in-turn.js';
 import type { Metrics } from './metrics.js';
 import { pollQueryOf, searchOf, type PollLimits } from './params.js';
 import { pollRoute } from './poll-route.js';
@@ -41,7 +42,8 @@ const CONTINUE = /^\s*100-continue\s*$/i;
 export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router {
   const router = Router();
 
-  // First, so that every answer carries CORS, refusals included.
+  router.use((req, res, next) => inTurn(req, res, next));
+  // Before anything that can refuse a request, so that every answer carries CORS.
   if (options.corsOrigins.length > 0) router.use(cors(options.corsOrigins));
   router.use((req, _res, next) => {
     chat.assertOpen();
@@ -113,14 +115,24 @@ export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router
 }
 
 /**
- * Refuses, before any route reads it, a body no route will read (on a GET or
- * HEAD, RFC 9110 §9.3.1) or that is declared larger than the limit, and an
- * expectation other than 100-continue (RFC 9110 §10.1.1).
+ * Refuses, before any route reads it: an HTTP/1.1 request without Host
+ * (RFC 9112 §3.2; Node's own answer to it would be an empty 400), an
+ * expectation other than 100-continue (RFC 9110 §10.1.1), a transfer coding
+ * other than chunked (RFC 9112 §6.1: 501), a body declared larger than the
+ * limit, and a body no route will read (on a GET or HEAD, RFC 9110 §9.3.1).
  */
 function refuseEarly(req: IncomingMessage, limit: number): void {
-  const { expect } = req.headers;
+  const { expect, host } = req.headers;
+  const coding = req.headers['transfer-encoding'];
+  if (host === undefined && req.httpVersion === '1.1') {
+    throw new ChatError('bad_request', 'an HTTP/1.1 request must have a Host header (RFC 9112 §3.2)');
+  }
   if (expect !== undefined && !CONTINUE.test(expect)) {
     throw new ChatError('expectation_failed', 'the only expectation this server meets is "Expect: 100-continue"');
+  }
+  // Node decodes chunked only; a body sent with another transfer coding as well would be read undecoded.
+  if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+    throw new ChatError('not_implemented', `transfer coding "${coding}" is not supported; send the body chunked, or with a Content-Length`);
   }
   if ((declaredLength(req) ?? 0) > limit) {
     throw bodyTooLarge(limit);

@@ -54,7 +54,14 @@ describe('loadConfig', () => {
     expect(loadConfig([], { LOG_FORMAT: 'pretty', LOG_LEVEL: 'silent' })).toMatchObject({ logFormat: 'pretty', logLevel: 'silent' });
   });
 
+  it('checks --trust-proxy as Express will use it', () => {
+    expect(loadConfig(['--trust-proxy', 'loopback, 10.0.0.0/8'], {}).trustProxy).toBe('loopback, 10.0.0.0/8');
+    expect(loadConfig([], { TRUST_PROXY: '2' }).trustProxy).toBe(2);
+  });
+
   it.each([
+    [['--trust-proxy', 'maybe'], {}, /^--trust-proxy must be true, false, a number of hops, or comma-separated addresses.*; got "maybe"$/],
+    [['--cors-origins', 'http://a.example/'], {}, /^--cors-origins must be a comma-separated list of origins \(scheme, host and port, no path\).*"http:\/\/a\.example\/" is not one; got "http:\/\/a\.example\/"$/],
     [['--log-format', 'xml'], {}, /^--log-format must be one of auto, json, pretty; got "xml"$/],
     [[], { LOG_LEVEL: 'debug' }, /^LOG_LEVEL must be one of error, warn, info, silent; got "debug"$/],
     [['--poll-timeout-max', '8', '--poll-timeout', '10'], {}, /--poll-timeout \(10\) must not exceed --poll-timeout-max \(8\)/],

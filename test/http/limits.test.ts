@@ -106,10 +106,11 @@ interface Upload {
 /**
  * A request (a POST unless told otherwise) that writes zeros as fast as the
  * server takes them until its answer has arrived; then the client gives up.
- * Rejects if the connection fails before an answer (a reset instead of the
- * 413).
+ * With `Expect`, it waits for 100 Continue before writing, unless told not
+ * to. Rejects if the connection fails before an answer (a reset instead of
+ * the 413).
  */
-function upload(path: string, headers: http.OutgoingHttpHeaders, method = 'POST', chunk = Buffer.alloc(64 * 1024)): Promise<Upload> {
+function upload(path: string, headers: http.OutgoingHttpHeaders, method = 'POST', chunk = Buffer.alloc(64 * 1024), waitForContinue = headers.Expect !== undefined): Promise<Upload> {
   return new Promise((resolve, reject) => {
     let serverSocket: Socket | undefined;
     srv.server.once('connection', (socket: Socket) => (serverSocket = socket));
@@ -141,8 +142,8 @@ function upload(path: string, headers: http.OutgoingHttpHeaders, method = 'POST'
         else serverSocket!.once('close', done);
       });
     });
-    if (headers.Expect === undefined) pump();
-    else req.flushHeaders();
+    if (waitForContinue) req.flushHeaders();
+    else pump();
   });
 }
 
@@ -191,6 +192,15 @@ describe('no body makes the server read more than its limit', () => {
     expect413(up.res);
     expect(up.continued).toBe(false);
     expect(up.sent).toBe(0);
+  });
+
+  it('answers a body refused before its 100 Continue, which the client sends anyway, without a reset', async () => {
+    const room = newRoom('expect');
+    const up = await upload(`/api/rooms/${room}/messages`, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked', Expect: '100-continue' }, 'POST', undefined, false);
+    expect(up.res.status).toBe(415);
+    expect(JSON.parse(up.res.body)).toMatchObject({ error: { code: 'unsupported_media_type' } });
+    expect(up.continued).toBe(false);
+    expect(up.serverRead).toBeLessThan(READ_BOUND);
   });
 
   it('sends 100 Continue for a body it will read', async () => {

@@ -1,6 +1,7 @@
 // Answers node:http would give by itself (to requests its parser refuses, to
-// slow requests, to unknown expectations, to CONNECT) are the protocol's JSON
-// errors too, with the right status and Connection: close.
+// slow requests, to unknown expectations, to CONNECT, to a request without
+// Host) and those of the page's static files are the protocol's JSON errors
+// too, with the right status.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer } from '../helpers/server.js';
@@ -99,5 +100,32 @@ describe('what the HTTP parser refuses, answered as JSON', () => {
     const res = await exchange('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
     expectJsonError(res, 405, 'method_not_allowed');
     expect(res.headers.allow).toBe('GET, HEAD, POST');
+  });
+});
+
+describe('what Node or Express would answer otherwise, answered as JSON', () => {
+  it('an HTTP/1.1 request without Host: 400 bad_request, with CORS', async () => {
+    const res = await exchange('GET /api/rooms/lobby HTTP/1.1\r\nOrigin: http://a.example\r\nConnection: close\r\n\r\n');
+    expectJsonError(res, 400, 'bad_request');
+    expect(res.headers['access-control-allow-origin']).toBe('*');
+  });
+
+  it('a transfer coding other than chunked: 501 not_implemented, nothing stored', async () => {
+    const body = '{"author":"a","text":"x"}';
+    const res = await exchange(
+      `POST /api/rooms/te/messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+    );
+    expectJsonError(res, 501, 'not_implemented');
+    expect((await fetch(`${srv.baseUrl}/api/rooms/te`).then((r) => r.json())) as unknown).toMatchObject({ head: 0 });
+  });
+
+  it.each([
+    ['a range past the end of a page file: 416 range_not_satisfiable', 'Range: bytes=999999-', 416, 'range_not_satisfiable'],
+    ['a precondition that fails on a page file: 412 precondition_failed', 'If-Match: "nope"', 412, 'precondition_failed'],
+  ])('%s, and no error logged', async (_name, header, status, code) => {
+    const logged = srv.logs.length;
+    const res = await exchange(`GET /app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${header}\r\n\r\n`);
+    expectJsonError(res, status, code);
+    expect(srv.logs.slice(logged)).toEqual([]);
   });
 });
