@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
  */
 const LINGER_BYTES = 1024 * 1024;
 /** How long the connection stays open after the answer at most, for the client to read it. */
-const LINGER_MS = 2000;
+export const LINGER_MS = 2000;
 
 /**
  * Answers a request whose body will not be read (refused as too large, or

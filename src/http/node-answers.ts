@@ -4,9 +4,8 @@ import { ChatError } from '../core/errors.js';
 import { deferContinue } from './body.js';
 import { EXPOSED_HEADERS } from './cors.js';
 import { STATUS } from './errors.js';
+import { LINGER_MS } from './linger.js';
 
-/** How long a connection refused by the HTTP parser stays open for the client to read why. */
-const LINGER_MS = 2000;
 
 /** What Node's HTTP parser reports, by its error code. */
 function parserError(err: Error & { code?: string; reason?: string }): ChatError {
