@@ -21,6 +21,8 @@ export interface Job {
   seconds: number;
   /** idle: seconds each poll is held (the chat timeout parameter; Faye's is set on its server). */
   hold: number;
+  /** chat: each poller signs in (a guest session of its own) and sends its token with every poll. */
+  signedIn: boolean;
 }
 
 export interface Result {
@@ -49,6 +51,8 @@ interface Cursor {
   epoch?: string;
   last?: number;
   clientId?: string;
+  /** The poller's Authorization header line, when signed in. */
+  auth?: string;
 }
 
 /** How a poller joins, polls and a publisher posts, per protocol. Messages carry their index k. */
@@ -65,15 +69,22 @@ function expectStatus(res: { status: number; body: string }, status: number): vo
 
 const ROOM = '/api/rooms/bench/messages';
 
-const chat: Protocol = {
+/** This project's protocol; signed in, every poller has a user and token of its own, as on the page. */
+const chat = (signedIn: boolean): Protocol => ({
   async join(conn) {
-    const res = await conn.request('GET', ROOM);
+    let auth = '';
+    if (signedIn) {
+      const session = await conn.request('POST', '/api/sessions', '{"name":"bench"}');
+      expectStatus(session, 201);
+      auth = `Authorization: Bearer ${(JSON.parse(session.body) as { token: string }).token}\r\n`;
+    }
+    const res = await conn.request('GET', ROOM, undefined, auth);
     expectStatus(res, 200);
     const body = JSON.parse(res.body) as { epoch: string; last: number };
-    return { epoch: body.epoch, last: body.last };
+    return { epoch: body.epoch, last: body.last, auth };
   },
   async poll(conn, cursor, hold) {
-    const res = await conn.request('GET', `${ROOM}?after=${cursor.last}&epoch=${cursor.epoch}&timeout=${hold}&limit=1000`);
+    const res = await conn.request('GET', `${ROOM}?after=${cursor.last}&epoch=${cursor.epoch}&timeout=${hold}&limit=1000`, undefined, cursor.auth);
     expectStatus(res, 200);
     const body = JSON.parse(res.body) as { last: number; reset?: true; messages: { text: string }[] };
     if (body.reset) throw new Error('unexpected reset');
@@ -83,7 +94,7 @@ const chat: Protocol = {
   async publish(conn, _publisher, k) {
     expectStatus(await conn.request('POST', ROOM, `{"author":"bench","text":"${k}"}`), 201);
   },
-};
+});
 
 const FAYE = '/faye';
 const faye: Protocol = {
@@ -151,7 +162,7 @@ async function inBatches<T, R>(items: readonly T[], width: number, fn: (item: T)
 }
 
 async function run(job: Job): Promise<Result> {
-  const protocol = job.protocol === 'faye' ? faye : chat;
+  const protocol = job.protocol === 'faye' ? faye : chat(job.signedIn);
   const rssBefore = procRssBytes(job.serverPid);
   const indexes = Array.from({ length: job.clients }, (_, i) => i);
   const conns = await inBatches(indexes, 500, () => Connection.open(job.host, job.port));

@@ -44,12 +44,13 @@ export class Connection {
     });
   }
 
-  request(method: 'GET' | 'POST', path: string, json?: string): Promise<Response> {
+  /** `headers`: more header lines, each ending in CRLF. */
+  request(method: 'GET' | 'POST', path: string, json?: string, headers = ''): Promise<Response> {
     if (this.waiting) return Promise.reject(new Error('a request is already in flight on this connection'));
     const head =
       json === undefined
-        ? `${method} ${path} HTTP/1.1\r\nHost: ${this.host}\r\n\r\n`
-        : `${method} ${path} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`;
+        ? `${method} ${path} HTTP/1.1\r\nHost: ${this.host}\r\n${headers}\r\n`
+        : `${method} ${path} HTTP/1.1\r\nHost: ${this.host}\r\n${headers}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`;
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
       this.socket.write(head);

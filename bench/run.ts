@@ -22,7 +22,7 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     scenarios: { type: 'string', default: 'fanout,throughput,idle' },
     clients: { type: 'string' },
-    servers: { type: 'string', default: 'chat,chat-unsliced,bare,faye' },
+    servers: { type: 'string', default: 'chat,chat-unsliced,chat-signed-in,bare,faye' },
     messages: { type: 'string', default: '10' },
     seconds: { type: 'string', default: '5' },
     hold: { type: 'string', default: '5' },
@@ -30,10 +30,14 @@ const { values } = parseArgs({
   },
 });
 
-const SERVER_NAMES = ['chat', 'chat-unsliced', 'bare', 'faye'] as const;
+const SERVER_NAMES = ['chat', 'chat-unsliced', 'chat-signed-in', 'bare', 'faye'] as const;
 type ServerName = (typeof SERVER_NAMES)[number];
-/** This project's server, as configured by default and with its wake-ups unsliced; the others are references. */
-const OURS: ServerName[] = ['chat', 'chat-unsliced'];
+/**
+ * This project's server: as configured by default with anonymous pollers, with its wake-ups
+ * unsliced, and with every poller signed in (a token of its own on every poll); the others are
+ * references.
+ */
+const OURS: ServerName[] = ['chat', 'chat-unsliced', 'chat-signed-in'];
 const SERVERS = values.servers.split(',') as ServerName[];
 for (const name of SERVERS) {
   if (!SERVER_NAMES.includes(name)) {
@@ -53,16 +57,17 @@ const CLIENTS: Record<Scenario, number[]> = values.clients
 /** How each server is started, from built JavaScript as users run it; all listen on a free loopback port and keep everything in memory. */
 const CHAT_ARGS = [
   '--host', '127.0.0.1', '--port', '0', '--store', 'memory', '--retention', '100000',
-  '--poll-capacity', '50000', '--post-rate', '0', '--drain-timeout', '0',
+  '--poll-capacity', '50000', '--post-rate', '0', '--drain-timeout', '0', '--anonymous-posts',
 ];
 const START: Record<ServerName, () => Promise<ServerProcess>> = {
   chat: () => startProcess('dist/main.js', CHAT_ARGS),
   'chat-unsliced': () => startProcess('dist/main.js', [...CHAT_ARGS, '--wake-slice', '0']),
+  'chat-signed-in': () => startProcess('dist/main.js', CHAT_ARGS),
   bare: () => startProcess('dist-bench/servers/bare.js', ['--port', '0']),
   faye: () => startProcess('dist-bench/servers/faye.js', ['--port', '0', '--timeout', String(HOLD)]),
 };
 
-/** With no messages the wake slice changes nothing, so idle runs the project's server once. */
+/** With no messages the wake slice changes nothing, so idle leaves out the unsliced server. */
 function ranIn(scenario: Scenario, server: ServerName): boolean {
   return !(scenario === 'idle' && server === 'chat-unsliced');
 }
@@ -116,6 +121,9 @@ function report(runs: Run[]): void {
         for (const ours of OURS.filter((s) => servers.includes(s))) {
           const vs = servers.filter((s) => !OURS.includes(s)).map((other) => `${fixed(m(ours, pick) / m(other, pick), 2)}x ${other}`);
           if (vs.length > 0) console.log(`  ${ours} ${what}: ${vs.join(', ')}`);
+        }
+        if (servers.includes('chat') && servers.includes('chat-signed-in')) {
+          console.log(`  signed-in poll against anonymous, ${what}: ${fixed(m('chat-signed-in', pick) / m('chat', pick), 2)}x (server CPU ${fixed(m('chat-signed-in', (r) => r.serverCpu) / m('chat', (r) => r.serverCpu), 2)}x)`);
         }
       };
 
@@ -176,6 +184,7 @@ for (const scenario of SCENARIOS) {
             messages: Number(values.messages),
             seconds: Number(values.seconds),
             hold: HOLD,
+            signedIn: server === 'chat-signed-in',
           });
           runs.push({ scenario, clients, server, round, result });
           process.stderr.write(`${scenario} C=${clients} round ${round} ${server}: done\n`);

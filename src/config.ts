@@ -52,6 +52,18 @@ export interface Config {
   logFormat: LogFormat;
   /** Least severe events logged. */
   logLevel: LogLevel;
+  /** The deployment's token secret; '' to generate one and keep it in the store. */
+  authSecret: string;
+  /** A file of an application's public keys (PEM or JWKS); '' for none. */
+  authPublicKey: string;
+  /** Seconds a guest session's token lasts. */
+  sessionLifetime: number;
+  /** Posting without a token, with `author` from the body (v1). */
+  anonymousPosts: boolean;
+  /** Reading public rooms needs a token. */
+  requireAuthToRead: boolean;
+  /** `POST /api/sessions` gives guest sessions. */
+  guestSessions: boolean;
 }
 
 export class ConfigError extends Error {
@@ -68,6 +80,10 @@ interface Setting<K extends keyof Config> {
   default: Config[K];
   /** The default as a user would write it, where that is not simply its text. */
   shown?: string;
+  /** A value never echoed back (in an error about it); a secret. */
+  secret?: boolean;
+  /** A switch: the flag alone turns it on. */
+  switch?: boolean;
   help: string;
   parse(raw: string): Config[K];
 }
@@ -124,6 +140,32 @@ function duration(raw: string): number {
   const m = DURATION.exec(raw.trim());
   const value = m ? Number(m[1]) * SECONDS[(m[2] ?? 's').toLowerCase()]! : NaN;
   if (!(value >= 0 && value <= 100 * 365 * 86_400)) throw new ConfigError('must be a duration such as 3600, 90m, 12h or 30d (0: no age limit)');
+  return value;
+}
+
+const ON = ['true', 'on', 'yes', '1'];
+const OFF = ['false', 'off', 'no', '0'];
+
+function onOff(raw: string): boolean {
+  const value = raw.trim().toLowerCase();
+  if (ON.includes(value)) return true;
+  if (OFF.includes(value)) return false;
+  throw new ConfigError('must be on or off (or true / false)');
+}
+
+/** RFC 7518 §3.2: an HS256 key has at least as many bits as the hash, 256. */
+const MIN_SECRET_BYTES = 32;
+
+function authSecret(raw: string): string {
+  if (Buffer.byteLength(raw) < MIN_SECRET_BYTES) {
+    throw new ConfigError(`must be at least ${MIN_SECRET_BYTES} bytes (for example: openssl rand -base64 32)`);
+  }
+  return raw;
+}
+
+function lifetime(raw: string): number {
+  const value = duration(raw);
+  if (value < 60 || value > 365 * 86_400) throw new ConfigError('must be a duration from 60 seconds to 365 days, such as 24h or 7d');
   return value;
 }
 
@@ -184,6 +226,12 @@ const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
   { key: 'postBurst', flag: 'post-burst', env: 'POST_BURST', default: 40, help: 'messages a quiet client may send at once', parse: number(1, 1_000_000, { integer: true }) },
   { key: 'logFormat', flag: 'log-format', env: 'LOG_FORMAT', default: 'auto', help: 'json (one JSON line per event), pretty (readable lines) or auto (pretty in a terminal, else json)', parse: oneOf(LOG_FORMATS) },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'least severe events logged: info, warn, error or silent', parse: oneOf(LOG_LEVELS) },
+  { key: 'anonymousPosts', flag: 'anonymous-posts', env: 'ANONYMOUS_POSTS', default: false, shown: 'off', switch: true, help: 'allow posting without a token, with "author" from the body as in protocol v1 (on or off)', parse: onOff },
+  { key: 'requireAuthToRead', flag: 'require-auth-to-read', env: 'REQUIRE_AUTH_TO_READ', default: false, shown: 'off', switch: true, help: 'reading public rooms needs a token too (on or off)', parse: onOff },
+  { key: 'guestSessions', flag: 'guest-sessions', env: 'GUEST_SESSIONS', default: true, shown: 'on', switch: true, help: 'POST /api/sessions gives a token to anyone who picks a name; off when your application mints every token', parse: onOff },
+  { key: 'sessionLifetime', flag: 'session-lifetime', env: 'SESSION_LIFETIME', default: 86_400, shown: '24h', help: 'how long a token this server issues lasts (seconds, or 90m, 12h, 7d)', parse: lifetime },
+  { key: 'authSecret', flag: 'auth-secret', env: 'AUTH_SECRET', default: '', shown: 'generated once and kept in the store', secret: true, help: 'the key signing this server\'s tokens (HS256), at least 32 bytes; give every instance the same', parse: authSecret },
+  { key: 'authPublicKey', flag: 'auth-public-key', env: 'AUTH_PUBLIC_KEY', default: '', shown: 'none', help: 'a file of your application\'s public keys (PEM, or a JWKS), to accept the tokens it mints (RS256, ES256, EdDSA)', parse: filePath },
   { key: 'trustProxy', flag: 'trust-proxy', env: 'TRUST_PROXY', default: false, help: 'which proxies\' X-Forwarded-For to believe: false, true, a hop count, or addresses', parse: trustProxy },
 ];
 
@@ -202,9 +250,13 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
     if (!m) throw new ConfigError(`unexpected argument "${arg}" (see --help)`);
     const [, name, inline] = m as unknown as [string, string, string | undefined];
-    if (!SETTINGS.some((s) => s.flag === name)) throw new ConfigError(`unknown flag --${name} (see --help)`);
+    const setting = SETTINGS.find((s) => s.flag === name);
+    if (!setting) throw new ConfigError(`unknown flag --${name} (see --help)`);
     if (flags.has(name)) throw new ConfigError(`--${name} is given twice`);
-    const value = inline ?? argv[++i];
+    // A switch alone is on; a value after it (on, off…) is taken only when it looks like one.
+    const next = argv[i + 1];
+    const bare = setting.switch && inline === undefined && (next === undefined || next.startsWith('--') || ![...ON, ...OFF].includes(next.toLowerCase()));
+    const value = bare ? 'true' : (inline ?? argv[++i]);
     if (value === undefined) throw new ConfigError(`--${name} needs a value`);
     flags.set(name, value);
   }
@@ -219,7 +271,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
       config[setting.key] = setting.parse(raw);
     } catch (err) {
       const source = fromFlag !== undefined ? `--${setting.flag}` : setting.env;
-      throw new ConfigError(`${source} ${(err as Error).message}; got "${raw}"`);
+      throw new ConfigError(`${source} ${(err as Error).message}${setting.secret ? '' : `; got "${raw}"`}`);
     }
     given.add(setting.key);
   }

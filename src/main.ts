@@ -1,3 +1,4 @@
+import { KeyFileError } from './auth/keys.js';
 import { EXIT_CONFIG, commandConfig, usage } from './config.js';
 import { StoreOpenError } from './core/store.js';
 import { startServer } from './server.js';
@@ -14,6 +15,10 @@ async function main(): Promise<void> {
   try {
     running = await startServer(config);
   } catch (err) {
+    if (err instanceof KeyFileError) {
+      console.error(`cannot use the public key file ${config.authPublicKey}: ${err.message}`);
+      process.exit(EXIT_CONFIG);
+    }
     if (err instanceof StoreOpenError) {
       console.error(`cannot open the message store: ${err.message}`);
       process.exit(EXIT_CONFIG);

@@ -1,14 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { loadPublicKeys } from './auth/keys.js';
+import { openIdentity } from './auth/identity.js';
+import type { Tokens } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { Chat } from './core/chat.js';
-import type { Store } from './core/store.js';
+import { StoreOpenError, type Store } from './core/store.js';
 import { createRequestListener } from './http/app.js';
 import { Metrics } from './http/metrics.js';
 import { answerAsJson } from './http/node-answers.js';
+import { postLimiter } from './http/rate-limit.js';
 import { createLog, type Log } from './log.js';
 import { openStore } from './stores/open.js';
+import { RedisStore } from './stores/redis-store.js';
 
 /** Seconds a client refused for capacity or shutdown is told to wait. */
 const RETRY_AFTER = 2;
@@ -19,6 +24,7 @@ export interface RunningServer {
   readonly chat: Chat;
   readonly metrics: Metrics;
   readonly log: Log;
+  readonly tokens: Tokens;
   /**
    * Answers every parked poll at once, answers 503 for `drainTimeout`
    * seconds, then closes every connection, and the store if it opened it.
@@ -37,22 +43,47 @@ export interface ServerParts {
 
 /**
  * Builds the service from its config and starts listening. Throws
- * StoreOpenError when the configured store cannot be opened.
+ * KeyFileError when the public key file cannot be used, StoreOpenError when
+ * the configured store cannot be opened.
  */
 export async function startServer(config: Config, parts: ServerParts = {}): Promise<RunningServer> {
   const log = parts.log ?? createLog(config.logFormat, config.logLevel);
+  const publicKeys = config.authPublicKey ? await loadPublicKeys(config.authPublicKey) : undefined;
   const ownStore = parts.store === undefined;
   const store = parts.store ?? (await openStore(config, log));
+  let identity;
+  try {
+    identity = await openIdentity(store, { secret: config.authSecret || undefined, publicKeys, lifetimeMs: config.sessionLifetime * 1000 });
+  } catch (err) {
+    if (ownStore) await store.close();
+    throw new StoreOpenError(`cannot read or keep the token secret: ${(err as Error).message}`, { cause: err });
+  }
+  const { tokens, directKey } = identity;
+
   let chat: Chat | undefined;
   const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics });
-  chat = new Chat(store, { maxTextLength: config.maxTextLength, capacity: config.capacity, wakeSlice: config.wakeSlice, retryAfter: RETRY_AFTER, observer: metrics });
+  chat = new Chat(store, {
+    maxTextLength: config.maxTextLength,
+    capacity: config.capacity,
+    wakeSlice: config.wakeSlice,
+    retryAfter: RETRY_AFTER,
+    observer: metrics,
+    anonymousPosts: config.anonymousPosts,
+    requireAuthToRead: config.requireAuthToRead,
+    directKey,
+  });
+  const rate = { perSecond: config.postRate, burst: config.postBurst };
+  // On Redis the counts are shared, so that N instances do not allow N times the rate.
+  const shared = store instanceof RedisStore ? { client: store.client, prefix: config.redisPrefix } : undefined;
 
   const listener = createRequestListener(chat, {
     defaultTimeout: config.defaultTimeout,
     maxTimeout: config.maxTimeout,
     bodyLimit: config.bodyLimit,
     corsOrigins: config.corsOrigins,
-    postRate: config.postRate > 0 ? { perSecond: config.postRate, burst: config.postBurst } : undefined,
+    tokens,
+    guestSessions: config.guestSessions,
+    postLimiter: config.postRate > 0 ? postLimiter(rate, shared) : undefined,
     metrics,
     trustProxy: config.trustProxy,
     log,
@@ -112,5 +143,5 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       if (ownStore) await store.close();
     })());
 
-  return { url: `http://${host}:${address.port}`, server, chat, metrics, log, shutdown };
+  return { url: `http://${host}:${address.port}`, server, chat, metrics, log, tokens, shutdown };
 }

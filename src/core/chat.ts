@@ -1,9 +1,11 @@
+import type { Caller } from './access.js';
 import { beforeAnswer, tailAnswer, type PollAnswer } from './answer.js';
 import { ChatError } from './errors.js';
 import { PollHub, type Deliver, type HubObserver, type Poll, type PollRequest } from './poll-hub.js';
+import { PrivateRooms, roomNotFound } from './rooms.js';
 import { StoreUnavailableError, type Store } from './store.js';
 import type { AppendResult, RoomState } from './types.js';
-import { checkDraft, checkRoom } from './validate.js';
+import { checkDraft, checkRoom, isPrivateRoom } from './validate.js';
 
 export interface ChatOptions {
   /** Longest message text, in code points. */
@@ -17,6 +19,12 @@ export interface ChatOptions {
   wakeSlice?: number;
   /** The clock for message timestamps; tests may fix it. */
   now?: () => number;
+  /** Posting without a token is allowed, with `author` from the body (v1); otherwise it is `unauthenticated`. */
+  anonymousPosts: boolean;
+  /** Reading public rooms needs a token too. */
+  requireAuthToRead: boolean;
+  /** Keys the names of direct-message rooms (PrivateRooms). */
+  directKey: Uint8Array;
 }
 
 export interface ChatObserver extends HubObserver {
@@ -42,6 +50,8 @@ const FAILED_APPEND_MS = 30_000;
  */
 export class Chat {
   private readonly hub: PollHub;
+  /** Private rooms and direct messages: records and who may change them. */
+  readonly rooms: PrivateRooms;
   private closing = false;
   private readonly now: () => number;
   /** The last append the store refused, until one succeeds or it is FAILED_APPEND_MS old. */
@@ -58,6 +68,7 @@ export class Chat {
       wakeSlice: options.wakeSlice,
     });
     this.now = options.now ?? Date.now;
+    this.rooms = new PrivateRooms(store, options.directKey);
   }
 
   /** Polls currently held waiting for a message. */
@@ -74,11 +85,20 @@ export class Chat {
     if (this.closing) throw new ChatError('shutting_down', 'server is shutting down', this.options.retryAfter);
   }
 
-  /** Validates and stores a message; a known `clientMsgId` returns the original. */
-  async post(room: string, body: unknown): Promise<AppendResult> {
+  /**
+   * Validates and stores a message; a known `clientMsgId` returns the
+   * original. A caller is the author (protocol "Identity"); without one
+   * posting is `unauthenticated` unless anonymous posts are allowed. A
+   * private room the caller may not use is `not_found`.
+   */
+  async post(room: string, body: unknown, caller: Caller | undefined): Promise<AppendResult> {
     this.assertOpen();
     checkRoom(room);
-    const draft = checkDraft(body, this.options.maxTextLength);
+    if (isPrivateRoom(room)) await this.rooms.admit(room, caller);
+    else if (!caller && !this.options.anonymousPosts) {
+      throw new ChatError('unauthenticated', 'sign in to post: send a token (Authorization: Bearer); POST /api/sessions gives a guest one');
+    }
+    const draft = checkDraft(body, this.options.maxTextLength, caller);
     let result;
     try {
       result = await this.store.append(room, draft, this.now());
@@ -91,19 +111,36 @@ export class Chat {
     return result;
   }
 
-  /** The room's newest messages and the cursor to poll from: how a client joins. */
-  async join(room: string, limit: number): Promise<PollAnswer> {
-    this.assertOpen();
+  /**
+   * Throws unless `caller` may read `room`: `unauthenticated` when reading
+   * needs a token and there is none, `not_found` for a private room the
+   * caller is not a member of.
+   */
+  private async admitReader(room: string, caller: Caller | undefined): Promise<void> {
     checkRoom(room);
+    this.checkSignedIn(caller);
+    if (isPrivateRoom(room)) await this.rooms.admit(room, caller);
+  }
+
+  private checkSignedIn(caller: Caller | undefined): void {
+    if (!caller && this.options.requireAuthToRead) {
+      throw new ChatError('unauthenticated', 'this server needs a token to read: send Authorization: Bearer');
+    }
+  }
+
+  /** The room's newest messages and the cursor to poll from: how a client joins. */
+  async join(room: string, limit: number, caller: Caller | undefined): Promise<PollAnswer> {
+    this.assertOpen();
+    await this.admitReader(room, caller);
     const answer = tailAnswer(room, await this.store.readTail(room, limit), false);
     this.options.observer?.answered(answer.outcome, 1);
     return answer;
   }
 
   /** History just before seq `before`; a cursor from another epoch gets the reset tail instead. */
-  async page(room: string, before: number, limit: number, epoch?: string): Promise<PollAnswer> {
+  async page(room: string, before: number, limit: number, epoch: string | undefined, caller: Caller | undefined): Promise<PollAnswer> {
     this.assertOpen();
-    checkRoom(room);
+    await this.admitReader(room, caller);
     const slice = await this.store.readBefore(room, before, limit);
     const answer =
       epoch !== undefined && epoch !== slice.epoch
@@ -113,16 +150,24 @@ export class Chat {
     return answer;
   }
 
-  /** Starts a long poll; see PollHub.poll. */
-  poll(request: PollRequest, deliver: Deliver): Poll {
+  /**
+   * Starts a long poll; see PollHub.poll. A poll on a private room that
+   * rests on stored membership is checked by the hub, which also ends it
+   * when the caller stops being a member.
+   */
+  poll(request: Omit<PollRequest, 'member'>, caller: Caller | undefined, deliver: Deliver): Poll {
     this.assertOpen();
-    checkRoom(request.room);
-    return this.hub.poll(request, deliver);
+    const { room } = request;
+    checkRoom(room);
+    this.checkSignedIn(caller);
+    if (!isPrivateRoom(room) || caller?.rooms?.has(room)) return this.hub.poll(request, deliver);
+    if (!caller) throw roomNotFound();
+    return this.hub.poll({ ...request, member: caller.id }, deliver);
   }
 
-  async info(room: string): Promise<{ room: string } & RoomState> {
+  async info(room: string, caller: Caller | undefined): Promise<{ room: string } & RoomState> {
     this.assertOpen();
-    checkRoom(room);
+    await this.admitReader(room, caller);
     const { epoch, head, oldest } = await this.store.info(room);
     return { room, epoch, head, oldest };
   }

@@ -2,16 +2,29 @@ import { nanoid } from 'nanoid';
 import { Ring } from './ring.js';
 import { RoomListeners } from './room-listeners.js';
 import type { ChangeListener, Store } from './store.js';
-import type { AppendResult, Draft, Message, RoomState, Slice } from './types.js';
+import type { AppendResult, Draft, Message, RoomRecord, RoomState, Slice, User } from './types.js';
 
 export interface MemoryStoreOptions {
   /** Messages kept per room; older ones are dropped (and reported as a gap). */
   retention: number;
   /**
-   * Rooms kept at once. Past it the room with the oldest last post is
+   * Rooms kept at once, and private room records kept at once. Past it the
+   * room with the oldest last post, or the record changed least recently, is
    * forgotten, so that no input can grow memory without bound.
    */
   maxRooms: number;
+}
+
+/** A private room's record as kept: `members` maps id to name in join order, which a Map keeps for free. */
+interface PrivateRoom {
+  title: string;
+  owner: User;
+  readonly members: Map<string, string>;
+}
+
+/** A copy for the caller, so that nothing it does to the answer changes the record. */
+function toRecord(room: string, { title, owner, members }: PrivateRoom): RoomRecord {
+  return { room, title, owner: { ...owner }, members: Array.from(members, ([id, name]) => ({ id, name })) };
 }
 
 class RoomLog {
@@ -42,6 +55,12 @@ function bucketOf(room: string): number {
 /**
  * Keeps each room's newest messages in a ring buffer in this process. Its
  * epoch is new for every process, so clients of a restarted server reset.
+ *
+ * Private room records and the secret live for the process lifetime too, at
+ * most `maxRooms` records: past it the record changed least recently is
+ * forgotten (its members lose the room, as after a restart), which bounds
+ * memory whatever callers create. A record's own size is the caller's to
+ * bound (members per room).
  */
 export class MemoryStore implements Store {
   private baseEpoch = nanoid(12);
@@ -49,6 +68,11 @@ export class MemoryStore implements Store {
   /** In least-recently-posted-first order, so the first key is the one to forget. */
   private readonly rooms = new Map<string, RoomLog>();
   private readonly listeners = new RoomListeners();
+  /** Least recently changed first, so the first key is the one to forget. */
+  private readonly privateRooms = new Map<string, PrivateRoom>();
+  /** The private rooms each user is a member of, so that roomsOf reads no record it does not return. */
+  private readonly roomsByUser = new Map<string, Set<string>>();
+  private secret?: string;
 
   constructor(private readonly options: MemoryStoreOptions) {
     for (const [name, value] of Object.entries(options)) {
@@ -83,6 +107,7 @@ export class MemoryStore implements Store {
     this.rooms.set(room, log);
 
     const message: Message = { seq: log.head + 1, id: nanoid(), room, author: draft.author, text: draft.text, ts: now };
+    if (draft.authorId !== undefined) message.authorId = draft.authorId;
     if (draft.clientMsgId !== undefined) {
       message.clientMsgId = draft.clientMsgId;
       log.byClientMsgId.set(draft.clientMsgId, message);
@@ -147,6 +172,98 @@ export class MemoryStore implements Store {
       this.listeners.notify(room);
     }
     return this.baseEpoch;
+  }
+
+  async createRoom(room: string, title: string, owner: User): Promise<RoomRecord | undefined> {
+    if (this.privateRooms.has(room)) return undefined;
+    const entry: PrivateRoom = { title, owner: { ...owner }, members: new Map() };
+    this.join(room, entry, owner, true);
+    this.changed(room, entry);
+    return toRecord(room, entry);
+  }
+
+  async openDirect(room: string, caller: User, other: User): Promise<{ record: RoomRecord; created: boolean }> {
+    const found = this.privateRooms.get(room);
+    const entry = found ?? { title: '', owner: { ...caller }, members: new Map() };
+    // Names of users who are members already stay as they are: the caller may know the other only by id.
+    const joined = [caller, other].map((user) => this.join(room, entry, user, false));
+    if (!found || joined.includes(true)) this.changed(room, entry);
+    return { record: toRecord(room, entry), created: !found };
+  }
+
+  async readRoom(room: string): Promise<RoomRecord | undefined> {
+    const entry = this.privateRooms.get(room);
+    return entry && toRecord(room, entry);
+  }
+
+  async addMember(room: string, user: User): Promise<RoomRecord | undefined> {
+    const entry = this.privateRooms.get(room);
+    if (!entry) return undefined;
+    if (this.join(room, entry, user, true)) this.changed(room, entry);
+    return toRecord(room, entry);
+  }
+
+  async removeMember(room: string, userId: string): Promise<RoomRecord | undefined> {
+    const entry = this.privateRooms.get(room);
+    if (!entry) return undefined;
+    if (entry.members.delete(userId)) {
+      this.unindex(room, userId);
+      this.changed(room, entry);
+    }
+    return toRecord(room, entry);
+  }
+
+  async roomsOf(userId: string): Promise<RoomRecord[]> {
+    const rooms = [...(this.roomsByUser.get(userId) ?? [])].sort();
+    return rooms.map((room) => toRecord(room, this.privateRooms.get(room)!));
+  }
+
+  async sharedSecret(candidate: string): Promise<string> {
+    this.secret ??= candidate;
+    return this.secret;
+  }
+
+  /** Makes `user` a member (or, with `rename`, updates the name kept for a member); true when that changed the record. */
+  private join(room: string, entry: PrivateRoom, user: User, rename: boolean): boolean {
+    const kept = entry.members.get(user.id);
+    if (kept === user.name || (kept !== undefined && !rename)) return false;
+    entry.members.set(user.id, user.name);
+    if (kept === undefined) {
+      let rooms = this.roomsByUser.get(user.id);
+      if (!rooms) this.roomsByUser.set(user.id, (rooms = new Set()));
+      rooms.add(room);
+    }
+    return true;
+  }
+
+  private unindex(room: string, userId: string): void {
+    const rooms = this.roomsByUser.get(userId);
+    rooms?.delete(room);
+    if (rooms?.size === 0) this.roomsByUser.delete(userId);
+  }
+
+  /**
+   * After a change to `entry`'s members: the earliest-joined member owns the
+   * room (so ownership passes on when the owner leaves; a room left empty
+   * keeps its last owner), the record becomes the most recently changed,
+   * and the room's listeners are called.
+   */
+  private changed(room: string, entry: PrivateRoom): void {
+    const first = entry.members.entries().next();
+    if (!first.done) entry.owner = { id: first.value[0], name: first.value[1] };
+    if (!this.privateRooms.delete(room) && this.privateRooms.size >= this.options.maxRooms) this.forgetOldestRecord();
+    this.privateRooms.set(room, entry);
+    this.listeners.notify(room);
+  }
+
+  private forgetOldestRecord(): void {
+    const oldest = this.privateRooms.entries().next();
+    if (oldest.done) return;
+    const [room, entry] = oldest.value;
+    this.privateRooms.delete(room);
+    for (const userId of entry.members.keys()) this.unindex(room, userId);
+    // Its members can no longer read the room: their held polls must learn it.
+    this.listeners.notify(room);
   }
 
   async close(): Promise<void> {

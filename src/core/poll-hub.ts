@@ -1,5 +1,6 @@
 import { afterAnswer, tailAnswer, timeoutAnswer, type Outcome, type PollAnswer } from './answer.js';
 import { ChatError } from './errors.js';
+import { isMember, roomNotFound } from './rooms.js';
 import type { Store } from './store.js';
 
 /** A long poll: wait for messages after `after` in `room`. */
@@ -11,6 +12,13 @@ export interface PollRequest {
   limit: number;
   /** How long to hold the poll when nothing is new; 0 answers at once. */
   timeoutMs: number;
+  /**
+   * The user whose stored membership of the (private) room the poll rests
+   * on: checked once the room's change signal is active, and again after
+   * every change signal while the poll is held, so that a member removed on
+   * any instance has the poll ended with `not_found` at once.
+   */
+  member?: string;
 }
 
 /**
@@ -93,6 +101,8 @@ interface Waiter extends Poll {
   timer: NodeJS.Timeout | undefined;
   /** The store's epoch when the poll parked, for its timeout answer. */
   epoch: string;
+  /** PollRequest.member, once checked. */
+  member: string | undefined;
 }
 
 /** A room with polls in flight; exists only while it has some. */
@@ -101,6 +111,8 @@ interface RoomEntry {
   readonly groups: Map<string, Group>;
   /** Polls started and not yet answered or cancelled. */
   users: number;
+  /** Parked polls resting on stored membership (PollRequest.member). */
+  readonly gated: Set<Waiter>;
   /** Change signals received; a poll compares it across its first read. */
   signals: number;
   /** When the first signal not yet flushed arrived (for the wake-up latency). */
@@ -163,7 +175,7 @@ export class PollHub {
     if (this.active >= this.options.capacity) {
       throw new ChatError('over_capacity', 'too many polls in progress; retry later', this.options.retryAfter);
     }
-    if (this.store.readAfterNow) {
+    if (this.store.readAfterNow && request.member === undefined) {
       const now = this.pollNow(request, deliver);
       if (now) return now;
     }
@@ -216,7 +228,7 @@ export class PollHub {
 
   /** A poll in the hub, with every field it will ever have, so that all waiters share one object shape. */
   private waiter(entry: RoomEntry, deliver: Deliver, epoch: string): Waiter {
-    const waiter: Waiter = { entry, deliver, done: false, group: undefined, timer: undefined, epoch, cancel: () => this.settle(waiter) };
+    const waiter: Waiter = { entry, deliver, done: false, group: undefined, timer: undefined, epoch, member: undefined, cancel: () => this.settle(waiter) };
     return waiter;
   }
 
@@ -225,6 +237,11 @@ export class PollHub {
     await entry.ready;
     if (waiter.done) return;
     const signalsBefore = entry.signals;
+    if (request.member !== undefined) {
+      if (!isMember(await this.store.readRoom(request.room), request.member)) return this.fail(waiter, roomNotFound());
+      if (waiter.done) return;
+      waiter.member = request.member;
+    }
     const { answer, epoch } = await this.resolve(request.room, request.after, request.epoch, request.limit);
     if (waiter.done) return;
     if (answer) return this.answer(waiter, answer);
@@ -263,6 +280,7 @@ export class PollHub {
     }
     group.waiters.add(waiter);
     waiter.group = group;
+    if (waiter.member !== undefined) waiter.entry.gated.add(waiter);
     waiter.timer = setTimeout(() => this.expire(waiter), request.timeoutMs);
     this.parkedCount++;
   }
@@ -284,6 +302,7 @@ export class PollHub {
       clearTimeout(waiter.timer);
       group.waiters.delete(waiter);
       if (group.waiters.size === 0) waiter.entry.groups.delete(group.key);
+      waiter.entry.gated.delete(waiter);
       waiter.group = undefined;
       this.parkedCount--;
     }
@@ -310,6 +329,7 @@ export class PollHub {
     const entry: RoomEntry = {
       room,
       groups: new Map(),
+      gated: new Set(),
       users: 1,
       signals: 0,
       signaledAt: 0,
@@ -376,10 +396,29 @@ export class PollHub {
       do {
         entry.flushAgain = false;
         const since = entry.signaledAt;
+        if (entry.gated.size > 0) await this.checkMembers(entry);
         await Promise.all([...entry.groups.values()].map((group) => this.wake(entry, group, since)));
       } while (entry.flushAgain);
     } finally {
       entry.flushing = false;
+    }
+  }
+
+  /**
+   * Ends the polls of users no longer members of the room with `not_found`:
+   * the signal may have been a change of members. One read of the room's
+   * record, only for rooms with such polls.
+   */
+  private async checkMembers(entry: RoomEntry): Promise<void> {
+    let record;
+    try {
+      record = await this.store.readRoom(entry.room);
+    } catch (err) {
+      for (const waiter of entry.gated) this.fail(waiter, err);
+      return;
+    }
+    for (const waiter of entry.gated) {
+      if (!isMember(record, waiter.member!)) this.fail(waiter, roomNotFound());
     }
   }
 

@@ -1,4 +1,4 @@
-import type { AppendResult, Draft, RoomState, Slice } from './types.js';
+import type { AppendResult, Draft, RoomRecord, RoomState, Slice, User } from './types.js';
 
 /** Called after messages were appended to a room. */
 export type ChangeListener = () => void;
@@ -46,6 +46,26 @@ export type ChangeListener = () => void;
  *   call and a call may come when nothing is new; the caller reads the store
  *   to learn what is new, so a late or extra signal costs a read, never a
  *   message. A duplicate (see Idempotency) signals nothing.
+ *
+ * Private rooms (protocol "Private rooms"; the callers decide who may do
+ * what, the store only keeps the records):
+ * - A private room's record (title, owner, members) exists from
+ *   `createRoom` or `openDirect` on, independently of its messages, and is as
+ *   durable as the messages are; every process sharing the store sees a
+ *   change as soon as the call that made it resolves.
+ * - A user is a member at most once; adding a member again only updates the
+ *   name kept for them. `members` keep the order users joined in.
+ * - When the owner leaves, the member who joined earliest after them becomes
+ *   the owner; when the last member leaves, the record stays, with no
+ *   members (no one can read the room any more) and its last owner, until
+ *   someone joins it again and owns it.
+ * - Every change to a room's members is followed by a change signal for the
+ *   room (see Change signal), so that held polls of a removed member end.
+ * - `roomsOf` lists exactly the rooms whose members include the user.
+ *
+ * Deployment secret: `sharedSecret` stores the first candidate it is given
+ * and resolves every later call, from any process sharing the store, to that
+ * same value (kept as durably as messages; never logged).
  *
  * Errors: a store that cannot answer (connection lost, disk failure) rejects
  * with `StoreUnavailableError`; it never answers with partial data.
@@ -104,6 +124,44 @@ export interface Store {
    * store), so they must be stopped while it runs.
    */
   newEpoch(): Promise<string>;
+
+  /**
+   * Creates a private room's record with `owner` as its first member;
+   * resolves to it, or to undefined (creating nothing) when a record of that
+   * name exists already.
+   */
+  createRoom(room: string, title: string, owner: User): Promise<RoomRecord | undefined>;
+
+  /**
+   * The direct-message room `room` of `caller` and `other`: created on first
+   * use with `caller` as owner and both as members; later calls make both
+   * members again (whoever had left, in the order caller, other; the names
+   * kept for members stay as they are) and resolve to it with created false.
+   */
+  openDirect(room: string, caller: User, other: User): Promise<{ record: RoomRecord; created: boolean }>;
+
+  /** A private room's record, or undefined when none exists. */
+  readRoom(room: string): Promise<RoomRecord | undefined>;
+
+  /**
+   * Adds `user` to the room's members (or updates the name kept for a
+   * member); resolves to the record after the change, or undefined when
+   * the room has no record.
+   */
+  addMember(room: string, user: User): Promise<RoomRecord | undefined>;
+
+  /**
+   * Takes `userId` out of the room's members (nothing when not a member),
+   * passing ownership on if they owned it; resolves to the record after the
+   * change, or undefined when the room has no record.
+   */
+  removeMember(room: string, userId: string): Promise<RoomRecord | undefined>;
+
+  /** The records of every private room `userId` is a member of, by room name. */
+  roomsOf(userId: string): Promise<RoomRecord[]>;
+
+  /** The deployment's token secret: `candidate` if none is stored yet, else the stored one. */
+  sharedSecret(candidate: string): Promise<string>;
 
   /** Releases connections and files. No call may follow. */
   close(): Promise<void>;

@@ -6,6 +6,8 @@ export interface Message {
   id: string;
   room: string;
   author: string;
+  /** The signed-in sender's user id (protocol "Identity"); absent on anonymous posts. */
+  authorId?: string;
   text: string;
   /** Server time of acceptance, ms since the Unix epoch. */
   ts: number;
@@ -16,6 +18,8 @@ export interface Message {
 /** What a sender supplies; already validated when it reaches a store. */
 export interface Draft {
   author: string;
+  /** Set when the sender is signed in; stored and returned with the message. */
+  authorId?: string;
   text: string;
   clientMsgId?: string;
 }
@@ -40,4 +44,27 @@ export interface RoomState {
 export interface Slice extends RoomState {
   /** Oldest first. */
   messages: Message[];
+}
+
+/**
+ * A person (protocol "Identity"): `id` (`^[A-Za-z0-9_-]{1,64}$`) identifies
+ * them; `name` is a display name with the rules of a message's author, and
+ * two users may share one.
+ */
+export interface User {
+  id: string;
+  name: string;
+}
+
+/**
+ * A private room (`p_…` or `dm_…`, protocol "Private rooms") as stored: its
+ * owner is also a member; `members` are in the order they joined, owner
+ * first while the owner stays.
+ */
+export interface RoomRecord {
+  room: string;
+  /** What the members call the room; '' when none was given. */
+  title: string;
+  owner: User;
+  members: User[];
 }

@@ -53,7 +53,7 @@ function isPlainGet(req: IncomingMessage): boolean {
  */
 export function createRequestListener(chat: Chat, options: AppOptions): RequestListener {
   const app = createApp(chat, options);
-  const servePoll = pollRoute(chat, options);
+  const servePoll = pollRoute(chat, options, options.tokens);
   const answer = answerError(options.log);
   const allowOrigin = options.corsOrigins.length > 0 ? cors(options.corsOrigins) : undefined;
   const handle = (req: IncomingMessage, res: ServerResponse): void => {

@@ -120,3 +120,8 @@ function parseJson(raw: string): unknown {
     throw new ChatError('invalid_json', 'request body is not valid JSON');
   }
 }
+
+/** A body for routes whose fields are all optional: none sent is an empty object, so no Content-Type is needed. */
+export async function readOptionalBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<unknown> {
+  return hasBody(req) ? readBody(req, res, limit) : {};
+}

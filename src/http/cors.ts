@@ -25,7 +25,7 @@ export function cors(origins: readonly string[]): (req: IncomingMessage, res: Se
     res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS);
     if (req.method !== 'OPTIONS') return next();
     res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
-    res.setHeader('Access-Control-Allow-Headers', 'Content-Type');
+    res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
     res.setHeader('Access-Control-Max-Age', '600');
     res.writeHead(204, { 'Cache-Control': 'no-store', Pragma: 'no-cache' }).end();
   };

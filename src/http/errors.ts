@@ -15,7 +15,12 @@ export const STATUS: Record<ErrorCode, number> = {
   invalid_author: 400,
   invalid_text: 400,
   invalid_client_msg_id: 400,
+  unauthenticated: 401,
+  invalid_token: 401,
+  forbidden: 403,
+  guest_sessions_disabled: 403,
   not_found: 404,
+  room_exists: 409,
   method_not_allowed: 405,
   request_timeout: 408,
   body_too_large: 413,
@@ -53,12 +58,26 @@ export function toChatError(err: unknown, log: Log): ChatError {
   return new ChatError('internal_error', 'internal server error');
 }
 
+/**
+ * The Bearer challenge of a 401 (RFC 6750 §3): with no token, only the
+ * scheme; with a bad one, `error="invalid_token"` and why, in the characters
+ * an `error_description` may hold (no quote or backslash).
+ */
+function challenge(err: ChatError): string | undefined {
+  if (err.code === 'unauthenticated') return 'Bearer realm="chat"';
+  if (err.code !== 'invalid_token') return undefined;
+  const description = err.message.replace(/[^\x20-\x7e]|["\\]/g, "'");
+  return `Bearer realm="chat", error="invalid_token", error_description="${description}"`;
+}
+
 export function sendError(res: ServerResponse, err: ChatError, extraHeaders?: Record<string, string>): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   if (err.retryAfter !== undefined) res.setHeader('Retry-After', String(err.retryAfter));
+  const authenticate = challenge(err);
+  if (authenticate) res.setHeader('WWW-Authenticate', authenticate);
   if (extraHeaders) for (const [name, value] of Object.entries(extraHeaders)) res.setHeader(name, value);
   sendJson(res, STATUS[err.code], { error: { code: err.code, message: err.message } });
 }

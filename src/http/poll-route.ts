@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Tokens } from '../auth/tokens.js';
 import type { PollAnswer } from '../core/answer.js';
 import type { Chat } from '../core/chat.js';
 import type { WakeProgress } from '../core/poll-hub.js';
+import { callerOf } from './auth.js';
 import { pollParams, type PollLimits, type PollQuery } from './params.js';
 import { sendBytes } from './respond.js';
 
@@ -21,7 +23,7 @@ export type PollRoute = (
   fail: (err: Error) => void,
 ) => Promise<void>;
 
-export function pollRoute(chat: Chat, limits: PollLimits): PollRoute {
+export function pollRoute(chat: Chat, limits: PollLimits, tokens: Tokens): PollRoute {
   const sendAnswer = (res: ServerResponse, answer: PollAnswer): void => {
     // Answers sent while shutting down close the connection, so clients reconnect elsewhere.
     if (chat.isClosing) res.setHeader('Connection', 'close');
@@ -29,12 +31,15 @@ export function pollRoute(chat: Chat, limits: PollLimits): PollRoute {
   };
 
   return async (req, res, room, query, fail) => {
+    let caller = callerOf(tokens, req);
+    // Not awaited when known: a signed-in poll then costs what an anonymous one does.
+    if (caller instanceof Promise) caller = await caller;
     const { after, before, epoch, limit, timeoutMs } = pollParams(query, limits);
     if (after === undefined) {
-      const answer = before === undefined ? await chat.join(room, limit) : await chat.page(room, before, limit, epoch);
+      const answer = before === undefined ? await chat.join(room, limit, caller) : await chat.page(room, before, limit, epoch, caller);
       return sendAnswer(res, answer);
     }
-    const held = chat.poll({ room, after, epoch, limit, timeoutMs }, (result, progress) => {
+    const held = chat.poll({ room, after, epoch, limit, timeoutMs }, caller, (result, progress) => {
       if (result instanceof Error) return fail(result);
       sendAnswer(res, result);
       if (progress) holdReading(req.socket, progress);

@@ -1,18 +1,22 @@
 import express, { Router, type RequestHandler } from 'express';
 import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import type { Tokens } from '../auth/tokens.js';
 import type { Chat } from '../core/chat.js';
 import { ChatError } from '../core/errors.js';
 import { warnRepeated, type Log } from '../log.js';
+import { callerOf } from './auth.js';
 import { bodyTooLarge, declaredLength, hasBody, readBody } from './body.js';
 import { cors } from './cors.js';
 import { errorHandler, methodNotAllowed } from './errors.js';
+import { identityRoutes } from './identity-routes.js';
 import { inTurn } from './in-turn.js';
 import type { Metrics } from './metrics.js';
 import { pollQueryOf, searchOf, type PollLimits } from './params.js';
 import { pollRoute } from './poll-route.js';
-import { rateLimit, type RateLimit } from './rate-limit.js';
+import type { PostLimiter } from './rate-limit.js';
 import { sendJson } from './respond.js';
+import { roomRoutes, senderKey } from './room-routes.js';
 
 export const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
@@ -21,8 +25,12 @@ export interface ChatRouterOptions extends PollLimits {
   bodyLimit: number;
   /** Origins allowed to call the API from a browser ("*" for any); empty for same-origin only. */
   corsOrigins: readonly string[];
-  /** Posting rate per client address; undefined for no limit. */
-  postRate?: RateLimit;
+  /** Verifies the tokens requests carry (and issues guest sessions'). */
+  tokens: Tokens;
+  /** Guest sessions (`POST /api/sessions`) are offered; off when an application mints every token. */
+  guestSessions: boolean;
+  /** Counts posts (and other writes) per user, or per client address when anonymous; undefined for no limit. */
+  postLimiter?: PostLimiter;
   /** Serves /metrics from it when given. */
   metrics?: Metrics;
   /** Serves the browser page at the router's root (default true). */
@@ -51,24 +59,30 @@ export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router
     next();
   });
 
-  const servePoll = pollRoute(chat, options);
+  const { tokens, postLimiter } = options;
+  const servePoll = pollRoute(chat, options, tokens);
   const poll: RequestHandler<RoomParams> = (req, res, next) => servePoll(req, res, req.params.room, pollQueryOf(searchOf(req.url)), next);
 
   const post: RequestHandler<RoomParams> = async (req, res) => {
-    const { message, duplicate } = await chat.post(req.params.room, await readBody(req, res, options.bodyLimit));
+    const body = await readBody(req, res, options.bodyLimit);
+    const caller = await callerOf(tokens, req, body);
+    await postLimiter?.consume(senderKey(caller, req));
+    const { message, duplicate } = await chat.post(req.params.room, body, caller);
     sendJson(res, duplicate ? 200 : 201, duplicate ? { message, duplicate } : { message });
   };
-  const postChain: RequestHandler<RoomParams>[] = options.postRate ? [rateLimit(options.postRate), post] : [post];
+
+  identityRoutes(router, { tokens, guestSessions: options.guestSessions, bodyLimit: options.bodyLimit });
+  roomRoutes(router, chat, { tokens, bodyLimit: options.bodyLimit, limiter: postLimiter });
 
   router
     .route('/api/rooms/:room/messages')
     .get(poll)
-    .post(...postChain)
+    .post(post)
     .all(methodNotAllowed('GET, HEAD, POST'));
 
   router
     .route('/api/rooms/:room')
-    .get<RoomParams>(async (req, res) => sendJson(res, 200, await chat.info(req.params.room)))
+    .get<RoomParams>(async (req, res) => sendJson(res, 200, await chat.info(req.params.room, await callerOf(tokens, req))))
     .all(methodNotAllowed('GET, HEAD'));
 
   router.use('/api', () => {

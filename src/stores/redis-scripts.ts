@@ -28,7 +28,7 @@ export class Script {
  * from the store epoch the caller passes.
  *
  * KEYS: meta (hash: epoch, head), log (stream), ids (zset clientMsgId → seq), signal (shard channel)
- * ARGV: store epoch, retention, id, author, text, ts, clientMsgId ('' for none)
+ * ARGV: store epoch, retention, id, author, text, ts, clientMsgId ('' for none), authorId ('' for none)
  * Returns {1, epoch, seq} for a new message, {0, epoch, entryId, fields} for a duplicate.
  */
 export const APPEND = new Script(`
@@ -47,8 +47,12 @@ end
 local seq = (tonumber(state[2]) or 0) + 1
 local fields = {'id', ARGV[3], 'author', ARGV[4], 'text', ARGV[5], 'ts', ARGV[6]}
 if cmid ~= '' then
-  fields[9] = 'cmid'
-  fields[10] = cmid
+  table.insert(fields, 'cmid')
+  table.insert(fields, cmid)
+end
+if ARGV[8] ~= '' then
+  table.insert(fields, 'aid')
+  table.insert(fields, ARGV[8])
 end
 redis.call('XADD', log, 'MAXLEN', retention, string.format('%d-0', seq), unpack(fields))
 redis.call('HSET', meta, 'epoch', epoch, 'head', string.format('%d', seq))
@@ -99,4 +103,101 @@ local head = redis.call('HGET', KEYS[1], 'head')
 if not head then return end
 redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
 redis.call('SPUBLISH', KEYS[2], head)
+`);
+
+/**
+ * What the private room scripts share. KEYS are the room's record (hash:
+ * title, owner, ownerName, joins), members (zset user id → join number) and
+ * names (hash user id → name), then its signal channel. The earliest-joined
+ * member owns the room, so `settle` passes ownership on when the owner
+ * leaves, and a room left empty keeps its last owner.
+ */
+const RECORD_LUA = `
+local function record()
+  local state = redis.call('HMGET', KEYS[1], 'title', 'owner', 'ownerName')
+  local ids = redis.call('ZRANGE', KEYS[2], 0, -1)
+  local members = {}
+  if #ids > 0 then
+    local names = redis.call('HMGET', KEYS[3], unpack(ids))
+    for i, id in ipairs(ids) do
+      members[2 * i - 1] = id
+      members[2 * i] = names[i]
+    end
+  end
+  return {state[1], state[2], state[3], members}
+end
+local function settle()
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+  if first then redis.call('HSET', KEYS[1], 'owner', first, 'ownerName', redis.call('HGET', KEYS[3], first)) end
+  redis.call('SPUBLISH', KEYS[4], 'members')
+end
+`;
+
+/**
+ * A private room's record, read in one instant.
+ *
+ * KEYS: record, members, names
+ * Returns {title, owner id, owner name, {id, name, …}}, or nil when the room has no record.
+ */
+export const READ_RECORD = new Script(`${RECORD_LUA}
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return record()
+`);
+
+/**
+ * Makes users members of a private room, atomically, and signals the room
+ * when that changed it. Modes: 'create' makes the record (with `title`)
+ * unless it exists; 'direct' makes it unless it exists, and leaves the
+ * names of users who are members already as they are (the caller may know
+ * the other user only by id); 'add' needs the record, and updates the name
+ * kept for a member.
+ *
+ * KEYS: record, members, names, signal
+ * ARGV: mode, title, then a user id and name for each user, in joining order
+ * Returns {created (1 or 0), record (as READ_RECORD)}, or nil when 'create' found a record or 'add' found none.
+ */
+export const JOIN = new Script(`${RECORD_LUA}
+local mode = ARGV[1]
+local created = 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if mode == 'create' then return false end
+elseif mode == 'add' then
+  return false
+else
+  redis.call('HSET', KEYS[1], 'title', ARGV[2], 'joins', 0)
+  created = 1
+end
+local changed = created == 1
+for i = 3, #ARGV, 2 do
+  local id, name = ARGV[i], ARGV[i + 1]
+  local kept = redis.call('HGET', KEYS[3], id)
+  if not kept then
+    redis.call('ZADD', KEYS[2], redis.call('HINCRBY', KEYS[1], 'joins', 1), id)
+    redis.call('HSET', KEYS[3], id, name)
+    changed = true
+  elseif mode == 'add' and kept ~= name then
+    redis.call('HSET', KEYS[3], id, name)
+    changed = true
+  end
+end
+if changed then settle() end
+return {created, record()}
+`);
+
+/**
+ * Takes a user out of a private room's members, atomically, and signals the
+ * room when they were one.
+ *
+ * KEYS: record, members, names, signal
+ * ARGV: user id
+ * Returns {removed (1 or 0), record (as READ_RECORD)}, or nil when the room has no record.
+ */
+export const LEAVE = new Script(`${RECORD_LUA}
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local removed = redis.call('ZREM', KEYS[2], ARGV[1])
+if removed == 1 then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  settle()
+end
+return {removed, record()}
 `);

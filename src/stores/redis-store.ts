@@ -1,8 +1,9 @@
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { nanoid } from 'nanoid';
 import { StoreOpenError, StoreUnavailableError, type ChangeListener, type Store } from '../core/store.js';
-import type { AppendResult, Draft, Message, RoomState, Slice } from '../core/types.js';
+import type { AppendResult, Draft, Message, RoomRecord, RoomState, Slice, User } from '../core/types.js';
 import { silentLog, type Log } from '../log.js';
+import { RedisRooms } from './redis-rooms.js';
 import { APPEND, READ, RENEW_EPOCH } from './redis-scripts.js';
 import { RedisSignals } from './redis-signals.js';
 
@@ -35,8 +36,18 @@ const SCAN_COUNT = 1000;
  */
 export function roomKeys(prefix: string, room: string) {
   const base = `${prefix}{${room}}`;
-  return { meta: `${base}:meta`, log: `${base}:log`, ids: `${base}:ids`, signal: `${base}:signal` };
+  return {
+    meta: `${base}:meta`,
+    log: `${base}:log`,
+    ids: `${base}:ids`,
+    signal: `${base}:signal`,
+    record: `${base}:record`,
+    members: `${base}:members`,
+    names: `${base}:names`,
+  };
 }
+
+export type RoomKeys = ReturnType<typeof roomKeys>;
 
 type Entry = [id: string, fields: string[]];
 
@@ -53,6 +64,8 @@ function toMessage(room: string, [entryId, fields]: Entry): Message {
     text: get('text') ?? '',
     ts: Number(get('ts')),
   };
+  const authorId = get('aid');
+  if (authorId !== undefined) message.authorId = authorId;
   const clientMsgId = get('cmid');
   if (clientMsgId !== undefined) message.clientMsgId = clientMsgId;
   return message;
@@ -81,6 +94,8 @@ export function safeUrl(url: string): string {
 export class RedisStore implements Store {
   private readonly epochKey: string;
   private readonly probeKey: string;
+  private readonly secretKey: string;
+  private readonly rooms: RedisRooms;
   private epochLoad?: Promise<string>;
   private readonly epochTimer: NodeJS.Timeout;
 
@@ -92,10 +107,21 @@ export class RedisStore implements Store {
   ) {
     this.epochKey = `${options.prefix}epoch`;
     this.probeKey = `${options.prefix}probe`;
+    this.secretKey = `${options.prefix}secret`;
+    this.rooms = new RedisRooms(cmd, options.prefix, (room) => roomKeys(options.prefix, room), (fn) => this.call(fn));
     // After a reconnect (Redis may have restarted empty) and now and then, read
     // the store epoch again, so that rooms started afresh get a new one.
     cmd.on('ready', () => (this.epochLoad = undefined));
     this.epochTimer = setInterval(() => (this.epochLoad = undefined), EPOCH_REFRESH_MS).unref();
+  }
+
+  /**
+   * The command connection, for state that every instance on this Redis
+   * must share besides the store's (the posting rate limit), so that it
+   * needs no connection of its own. Closed with the store.
+   */
+  get client(): Redis {
+    return this.cmd;
   }
 
   /** Connects and checks the server; throws StoreOpenError with one line for the operator. */
@@ -201,11 +227,12 @@ export class RedisStore implements Store {
       APPEND.run(
         this.cmd,
         [keys.meta, keys.log, keys.ids, keys.signal],
-        [storeEpoch, this.options.retention, id, draft.author, draft.text, now, draft.clientMsgId ?? ''],
+        [storeEpoch, this.options.retention, id, draft.author, draft.text, now, draft.clientMsgId ?? '', draft.authorId ?? ''],
       ),
     )) as [1, string, number] | [0, string, string, string[]];
     if (reply[0] === 0) return { message: toMessage(room, [reply[2], reply[3]]), duplicate: true };
     const message: Message = { seq: reply[2], id, room, author: draft.author, text: draft.text, ts: now };
+    if (draft.authorId !== undefined) message.authorId = draft.authorId;
     if (draft.clientMsgId !== undefined) message.clientMsgId = draft.clientMsgId;
     return { message, duplicate: false };
   }
@@ -283,6 +310,36 @@ export class RedisStore implements Store {
       cursor = next;
     } while (cursor !== '0');
     return epoch;
+  }
+
+  createRoom(room: string, title: string, owner: User): Promise<RoomRecord | undefined> {
+    return this.rooms.create(room, title, owner);
+  }
+
+  openDirect(room: string, caller: User, other: User): Promise<{ record: RoomRecord; created: boolean }> {
+    return this.rooms.openDirect(room, caller, other);
+  }
+
+  readRoom(room: string): Promise<RoomRecord | undefined> {
+    return this.rooms.read(room);
+  }
+
+  addMember(room: string, user: User): Promise<RoomRecord | undefined> {
+    return this.rooms.add(room, user);
+  }
+
+  removeMember(room: string, userId: string): Promise<RoomRecord | undefined> {
+    return this.rooms.remove(room, userId);
+  }
+
+  roomsOf(userId: string): Promise<RoomRecord[]> {
+    return this.rooms.roomsOf(userId);
+  }
+
+  /** Set with NX, as the epoch is: processes starting together all end up with the one value that won. */
+  async sharedSecret(candidate: string): Promise<string> {
+    const existing = await this.call(() => this.cmd.set(this.secretKey, candidate, 'NX', 'GET'));
+    return existing ?? candidate;
   }
 
   async close(): Promise<void> {

@@ -5,10 +5,11 @@ import { nanoid } from 'nanoid';
 import { Ring } from '../core/ring.js';
 import { RoomListeners } from '../core/room-listeners.js';
 import { StoreOpenError, StoreUnavailableError, type ChangeListener, type Store } from '../core/store.js';
-import type { AppendResult, Draft, Message, RoomState, Slice } from '../core/types.js';
+import type { AppendResult, Draft, Message, RoomRecord, RoomState, Slice, User } from '../core/types.js';
 import { silentLog, warnRepeated, type Log } from '../log.js';
 import { RoomCache, type CachedRoom } from './room-cache.js';
 import { SqliteMark } from './sqlite-mark.js';
+import { ROOMS_SCHEMA, SqliteRooms } from './sqlite-rooms.js';
 
 export interface SqliteStoreOptions {
   /** The database file; its directory is created if missing. */
@@ -24,9 +25,9 @@ export interface SqliteStoreOptions {
   log?: Log;
 }
 
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
+/** What takes a file from each schema version to the next: MIGRATIONS[v] upgrades version v. */
+const MIGRATIONS = [
+  `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
   CREATE TABLE rooms (room TEXT PRIMARY KEY, head INTEGER NOT NULL) WITHOUT ROWID;
   CREATE TABLE messages (
@@ -41,14 +42,18 @@ const SCHEMA = `
   ) WITHOUT ROWID;
   CREATE UNIQUE INDEX messages_client_msg_id ON messages (room, client_msg_id) WHERE client_msg_id IS NOT NULL;
   CREATE INDEX messages_ts ON messages (ts);
-`;
+`,
+  `ALTER TABLE messages ADD COLUMN author_id TEXT; ${ROOMS_SCHEMA}`,
+];
+const SCHEMA_VERSION = MIGRATIONS.length;
 
-const COLUMNS = 'seq, id, author, text, ts, client_msg_id';
+const COLUMNS = 'seq, id, author, author_id, text, ts, client_msg_id';
 
 interface Row {
   seq: number;
   id: string;
   author: string;
+  author_id: string | null;
   text: string;
   ts: number;
   client_msg_id: string | null;
@@ -56,6 +61,7 @@ interface Row {
 
 function toMessage(room: string, row: Row): Message {
   const message: Message = { seq: row.seq, id: row.id, room, author: row.author, text: row.text, ts: row.ts };
+  if (row.author_id !== null) message.authorId = row.author_id;
   if (row.client_msg_id !== null) message.clientMsgId = row.client_msg_id;
   return message;
 }
@@ -66,12 +72,14 @@ function prepareQueries(db: Database.Database) {
     bumpHead: db.prepare<[string], { head: number }>(
       'INSERT INTO rooms (room, head) VALUES (?, 1) ON CONFLICT (room) DO UPDATE SET head = head + 1 RETURNING head',
     ),
-    insert: db.prepare('INSERT INTO messages (room, seq, id, author, text, ts, client_msg_id) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    insert: db.prepare('INSERT INTO messages (room, seq, id, author, author_id, text, ts, client_msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
     byClientMsgId: db.prepare<[string, string], Row>(`SELECT ${COLUMNS} FROM messages WHERE room = ? AND client_msg_id = ?`),
     oldest: db.prepare<[string], { seq: number }>('SELECT seq FROM messages WHERE room = ? ORDER BY seq LIMIT 1'),
     newest: db.prepare<[string, number], Row>(`SELECT ${COLUMNS} FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?`),
     probe: db.prepare("INSERT INTO meta (key, value) VALUES ('probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
     setEpoch: db.prepare<[string]>("UPDATE meta SET value = ? WHERE key = 'epoch'"),
+    keepSecret: db.prepare<[string]>("INSERT INTO meta (key, value) VALUES ('secret', ?) ON CONFLICT (key) DO NOTHING"),
+    secret: db.prepare<[], string>("SELECT value FROM meta WHERE key = 'secret'").pluck(),
     rooms: db.prepare<[], string>('SELECT room FROM rooms').pluck(),
     range: db.prepare<[string, number, number], Row>(`SELECT ${COLUMNS} FROM messages WHERE room = ? AND seq >= ? AND seq < ? ORDER BY seq`),
     dropUpTo: db.prepare('DELETE FROM messages WHERE room = ? AND seq <= ?'),
@@ -127,6 +135,7 @@ export class SqliteStore implements Store {
   private readonly log: Log;
   private readonly cache: RoomCache;
   private readonly listeners = new RoomListeners();
+  private readonly rooms: SqliteRooms;
   private readonly q: ReturnType<typeof prepareQueries>;
   private readonly writeBatch: (batch: PendingAppend[]) => { results: AppendResult[]; heads: Map<string, number> };
   private pending: PendingAppend[] = [];
@@ -135,7 +144,7 @@ export class SqliteStore implements Store {
   private closed = false;
   private readCount = 0;
 
-  /** SQL reads made so far; polls answered from memory do not add to it. */
+  /** SQL reads of messages and room heads made so far; polls answered from memory do not add to it. */
   get reads(): number {
     return this.readCount;
   }
@@ -174,6 +183,7 @@ export class SqliteStore implements Store {
     this.log = options.log ?? silentLog;
 
     this.q = prepareQueries(db);
+    this.rooms = new SqliteRooms(db, (room) => this.listeners.notify(room));
 
     this.writeBatch = db.transaction((batch: PendingAppend[]) => {
       const results: AppendResult[] = [];
@@ -188,8 +198,9 @@ export class SqliteStore implements Store {
         }
         const seq = this.q.bumpHead.get(room)!.head;
         const message: Message = { seq, id: nanoid(), room, author: draft.author, text: draft.text, ts: now };
+        if (draft.authorId !== undefined) message.authorId = draft.authorId;
         if (draft.clientMsgId !== undefined) message.clientMsgId = draft.clientMsgId;
-        this.q.insert.run(room, seq, message.id, message.author, message.text, now, draft.clientMsgId ?? null);
+        this.q.insert.run(room, seq, message.id, message.author, draft.authorId ?? null, message.text, now, draft.clientMsgId ?? null);
         heads.set(room, seq);
         results.push({ message, duplicate: false });
       }
@@ -256,8 +267,9 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new StoreOpenError(`${this.options.path} was written by a newer version of this server (schema ${version}; this one knows ${SCHEMA_VERSION})`);
     }
+    // One transaction: a failed upgrade leaves the file as it was, at its old version.
     this.db.transaction(() => {
-      this.db.exec(SCHEMA);
+      for (const migration of MIGRATIONS.slice(version)) this.db.exec(migration);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     })();
   }
@@ -390,6 +402,37 @@ export class SqliteStore implements Store {
       this.updateMark();
       for (const room of this.q.rooms.all()) this.listeners.notify(room);
       return epoch;
+    });
+  }
+
+  async createRoom(room: string, title: string, owner: User): Promise<RoomRecord | undefined> {
+    return this.guard(() => this.rooms.create(room, title, owner));
+  }
+
+  async openDirect(room: string, caller: User, other: User): Promise<{ record: RoomRecord; created: boolean }> {
+    return this.guard(() => this.rooms.openDirect(room, caller, other));
+  }
+
+  async readRoom(room: string): Promise<RoomRecord | undefined> {
+    return this.guard(() => this.rooms.read(room));
+  }
+
+  async addMember(room: string, user: User): Promise<RoomRecord | undefined> {
+    return this.guard(() => this.rooms.add(room, user));
+  }
+
+  async removeMember(room: string, userId: string): Promise<RoomRecord | undefined> {
+    return this.guard(() => this.rooms.remove(room, userId));
+  }
+
+  async roomsOf(userId: string): Promise<RoomRecord[]> {
+    return this.guard(() => this.rooms.roomsOf(userId));
+  }
+
+  async sharedSecret(candidate: string): Promise<string> {
+    return this.guard(() => {
+      this.q.keepSecret.run(candidate);
+      return this.q.secret.get()!;
     });
   }
 

@@ -26,6 +26,25 @@ describe('memory store', () => {
     expect((await store.info('two')).epoch).not.toBe(oldEpoch);
   });
 
+  it('keeps at most maxRooms private room records, forgetting the least recently changed one and its members\' index', async () => {
+    const store = new MemoryStore({ retention: 10, maxRooms: 2 });
+    const ann = { id: 'u-ann', name: 'Ann' };
+    const bob = { id: 'u-bob', name: 'Bob' };
+    await store.createRoom('p_one', '', ann);
+    await store.createRoom('p_two', '', ann);
+    await store.addMember('p_one', bob); // "p_one" is now the most recently changed
+    let signals = 0;
+    await store.subscribe('p_two', () => signals++);
+    await store.openDirect('dm_three', bob, ann); // so "p_two" is forgotten
+    expect(await store.readRoom('p_two')).toBeUndefined();
+    expect(signals).toBe(1);
+    expect((await store.roomsOf(ann.id)).map((r) => r.room)).toEqual(['dm_three', 'p_one']);
+    // Records and message rooms are counted apart.
+    await store.append('a', { author: 'a', text: 't' }, 1);
+    await store.append('b', { author: 'a', text: 't' }, 1);
+    expect((await store.roomsOf(bob.id)).map((r) => r.room)).toEqual(['dm_three', 'p_one']);
+  });
+
   it('forgets a clientMsgId once its message has left the buffer', async () => {
     const store = new MemoryStore({ retention: 2, maxRooms: 10 });
     await store.append('r', { author: 'a', text: 'x', clientMsgId: 'k' }, 1);

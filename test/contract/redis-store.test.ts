@@ -11,6 +11,8 @@ let stores = 0;
 /** A prefix of its own for each store, under the run's prefix that is wiped afterwards. */
 const newPrefix = (): string => `${env.prefix}s${++stores}:`;
 const draft = (text: string, clientMsgId?: string) => ({ author: 'ann', text, ...(clientMsgId ? { clientMsgId } : {}) });
+const ann = { id: 'u-ann', name: 'Ann' };
+const bob = { id: 'u-bob', name: 'Bob' };
 
 describe.skipIf(env.skip)('redis store', () => {
   storeContract('redis', ({ retention }) => RedisStore.open({ url: env.url, prefix: newPrefix(), retention }));
@@ -64,6 +66,62 @@ describe.skipIf(env.skip)('redis store', () => {
       expect(await b.append('r', draft('twice', 'k'), 2)).toEqual({ message: first.message, duplicate: true });
       expect((await b.info('r')).epoch).toBe((await a.info('fresh')).epoch);
     });
+
+    it('share private room records: a change on one is read on the other at once, and signals its subscribers', async () => {
+      const prefix = newPrefix();
+      const [a, b] = [await make(prefix), await make(prefix)];
+      await a.createRoom('p_r', 'shared', ann);
+      await a.addMember('p_r', bob);
+      const both = { room: 'p_r', title: 'shared', owner: ann, members: [ann, bob] };
+      expect(await b.readRoom('p_r')).toEqual(both);
+      expect(await b.roomsOf(bob.id)).toEqual([both]);
+
+      let signals = 0;
+      const stop = await b.subscribe('p_r', () => signals++);
+      await a.removeMember('p_r', bob.id);
+      await expect.poll(() => signals).toBeGreaterThan(0);
+      expect(await b.roomsOf(bob.id)).toEqual([]);
+      stop();
+    });
+
+    it('share the secret: the first candidate stored by either wins', async () => {
+      const prefix = newPrefix();
+      const [a, b] = [await make(prefix), await make(prefix)];
+      const [fromA, fromB] = await Promise.all([a.sharedSecret('from-a'), b.sharedSecret('from-b')]);
+      expect(fromA).toBe(fromB);
+      expect(await b.sharedSecret('later')).toBe(fromA);
+    });
+  });
+
+  it("skips in roomsOf a room whose index entry is stale (a removal's index update lost)", async () => {
+    const prefix = newPrefix();
+    const store = await make(prefix);
+    await store.createRoom('p_kept', '', ann);
+    await store.createRoom('p_left', '', bob);
+    await store.addMember('p_left', ann);
+    const keys = roomKeys(prefix, 'p_left');
+    await raw.zrem(keys.members, ann.id);
+    await raw.hdel(keys.names, ann.id);
+    expect(await raw.smembers(`${prefix}user:{${ann.id}}:rooms`)).toContain('p_left');
+    expect((await store.roomsOf(ann.id)).map((r) => r.room)).toEqual(['p_kept']);
+  });
+
+  it('lays a private room out as documented: a hash, a sorted set and a hash, tagged with the room; an index set per user', async () => {
+    const prefix = newPrefix();
+    const store = await make(prefix);
+    await store.createRoom('p_r', 'Title', ann);
+    await store.addMember('p_r', bob);
+    await store.removeMember('p_r', ann.id);
+    expect(await store.sharedSecret('s3cret')).toBe('s3cret');
+    const keys = roomKeys(prefix, 'p_r');
+    expect((await raw.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000))[1].sort()).toEqual(
+      [`${prefix}epoch`, `${prefix}secret`, keys.record, keys.members, keys.names, `${prefix}user:{u-bob}:rooms`].sort(),
+    );
+    expect(await raw.hgetall(keys.record)).toEqual({ title: 'Title', owner: bob.id, ownerName: bob.name, joins: '2' });
+    expect(await raw.zrange(keys.members, '0', '-1', 'WITHSCORES')).toEqual([bob.id, '2']);
+    expect(await raw.hgetall(keys.names)).toEqual({ [bob.id]: bob.name });
+    expect(await raw.smembers(`${prefix}user:{u-bob}:rooms`)).toEqual(['p_r']);
+    expect(await raw.get(`${prefix}secret`)).toBe('s3cret');
   });
 
   it('keeps deployments with different prefixes apart', async () => {
@@ -85,6 +143,9 @@ describe.skipIf(env.skip)('redis store', () => {
       log: `${prefix}{lobby}:log`,
       ids: `${prefix}{lobby}:ids`,
       signal: `${prefix}{lobby}:signal`,
+      record: `${prefix}{lobby}:record`,
+      members: `${prefix}{lobby}:members`,
+      names: `${prefix}{lobby}:names`,
     });
     expect((await raw.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000))[1].sort()).toEqual(
       [`${prefix}epoch`, keys.ids, keys.log, keys.meta].sort(),

@@ -44,6 +44,76 @@ describe('sqlite store', () => {
     expect((await again.info('empty')).epoch).toBe(epoch);
   });
 
+  it('keeps private room records and the secret across close and reopen', async () => {
+    const path = newPath();
+    const first = make({ path });
+    const ann = { id: 'u-ann', name: 'Ann' };
+    const bob = { id: 'u-bob', name: 'Bob' };
+    await first.createRoom('p_r', 'Plans', ann);
+    await first.addMember('p_r', bob);
+    await first.removeMember('p_r', ann.id);
+    await first.addMember('p_r', ann);
+    const { record } = await first.openDirect('dm_ab', ann, bob);
+    expect(await first.sharedSecret('s3cret')).toBe('s3cret');
+    await first.close();
+
+    const again = make({ path });
+    const plans = { room: 'p_r', title: 'Plans', owner: bob, members: [bob, ann] };
+    expect(await again.readRoom('p_r')).toEqual(plans);
+    expect(await again.roomsOf(ann.id)).toEqual([record, plans]);
+    expect(await again.sharedSecret('another')).toBe('s3cret');
+    // Join order goes on from where it was.
+    const cy = { id: 'u-cy', name: 'Cy' };
+    expect((await again.addMember('p_r', cy))?.members).toEqual([bob, ann, cy]);
+  });
+
+  it('upgrades a database of schema version 1 in place, keeping its messages, epoch and clientMsgIds', async () => {
+    const path = newPath();
+    const old = new Database(path);
+    // The schema as version 1 of this server created it.
+    old.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE rooms (room TEXT PRIMARY KEY, head INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE messages (
+        room TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        author TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        client_msg_id TEXT,
+        PRIMARY KEY (room, seq)
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX messages_client_msg_id ON messages (room, client_msg_id) WHERE client_msg_id IS NOT NULL;
+      CREATE INDEX messages_ts ON messages (ts);
+      INSERT INTO meta (key, value) VALUES ('epoch', 'old-epoch');
+      INSERT INTO rooms (room, head) VALUES ('r', 2);
+      INSERT INTO messages VALUES ('r', 1, 'id-1', 'ann', 'from before', 100, 'k1');
+      INSERT INTO messages VALUES ('r', 2, 'id-2', 'bob', 'also from before', 200, NULL);
+    `);
+    old.pragma('user_version = 1');
+    old.close();
+
+    const store = make({ path });
+    const before = [
+      { seq: 1, id: 'id-1', room: 'r', author: 'ann', text: 'from before', ts: 100, clientMsgId: 'k1' },
+      { seq: 2, id: 'id-2', room: 'r', author: 'bob', text: 'also from before', ts: 200 },
+    ];
+    expect(await store.readAfter('r', 0, 10)).toEqual({ epoch: 'old-epoch', head: 2, oldest: 1, messages: before });
+    expect(await store.append('r', draft('retry', 'k1'), 300)).toEqual({ message: before[0], duplicate: true });
+    const signed = (await store.append('r', { author: 'Ann', authorId: 'u-ann', text: 'signed' }, 300)).message;
+    expect(signed).toMatchObject({ seq: 3, authorId: 'u-ann' });
+    expect(await store.createRoom('p_new', '', { id: 'u-ann', name: 'Ann' })).toBeDefined();
+    await store.close();
+
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    db.close();
+    const reopened = make({ path });
+    expect((await reopened.readTail('r', 10)).messages).toEqual([...before, signed]);
+    expect(await reopened.readRoom('p_new')).toMatchObject({ owner: { id: 'u-ann' } });
+  });
+
   it('refuses a second opener of the same file while the first has it', async () => {
     const path = newPath();
     make({ path });

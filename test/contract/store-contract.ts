@@ -2,12 +2,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { PollAnswer } from '../../src/core/answer.js';
 import { PollHub } from '../../src/core/poll-hub.js';
 import type { Store } from '../../src/core/store.js';
-import type { Draft } from '../../src/core/types.js';
+import type { Draft, RoomRecord, User } from '../../src/core/types.js';
 
 /** Builds a fresh, empty store keeping `retention` messages per room. */
 export type StoreFactory = (options: { retention: number }) => Promise<Store>;
 
 const draft = (text: string, extra: Partial<Draft> = {}): Draft => ({ author: 'ann', text, ...extra });
+
+const ann: User = { id: 'u-ann', name: 'Ann' };
+const bob: User = { id: 'u-bob', name: 'Bob' };
+const cy: User = { id: 'u-cy', name: 'Cy' };
+const record = (room: string, title: string, owner: User, members: User[]): RoomRecord => ({ room, title, owner, members });
 
 /**
  * The Store contract (src/core/store.ts), written once and run against
@@ -206,6 +211,135 @@ export function storeContract(name: string, factory: StoreFactory): void {
     it('answers ping while healthy', async () => {
       const store = await make();
       await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('stores authorId with a message and returns it from every read, and leaves it out when absent', async () => {
+      const store = await make();
+      const signed = (await store.append('r', draft('signed', { authorId: 'u-ann', clientMsgId: 'k' }), 1)).message;
+      const anonymous = (await store.append('r', draft('anonymous'), 2)).message;
+      expect(signed.authorId).toBe('u-ann');
+      expect(anonymous).not.toHaveProperty('authorId');
+      expect((await store.readAfter('r', 0, 10)).messages).toEqual([signed, anonymous]);
+      expect((await store.readTail('r', 10)).messages).toEqual([signed, anonymous]);
+      expect((await store.readBefore('r', 2, 10)).messages).toEqual([signed]);
+      expect((await store.readAfter('r', 1, 10)).messages[0]).not.toHaveProperty('authorId');
+      expect(await store.append('r', draft('retry', { authorId: 'u-ann', clientMsgId: 'k' }), 3)).toEqual({ message: signed, duplicate: true });
+    });
+
+    describe('private rooms', () => {
+      it('creates a record with the owner as first member, and refuses a name that is taken', async () => {
+        const store = await make();
+        const created = record('p_one', 'Plans', ann, [ann]);
+        expect(await store.createRoom('p_one', 'Plans', ann)).toEqual(created);
+        expect(await store.readRoom('p_one')).toEqual(created);
+        expect(await store.createRoom('p_one', 'Other', bob)).toBeUndefined();
+        expect(await store.readRoom('p_one')).toEqual(created);
+        expect(await store.createRoom('p_untitled', '', bob)).toEqual(record('p_untitled', '', bob, [bob]));
+      });
+
+      it('has no record for a room never created, whether it has messages or not, and changes nothing there', async () => {
+        const store = await make();
+        await store.append('p_msgs', draft('x'), 1);
+        for (const room of ['p_none', 'p_msgs']) {
+          expect(await store.readRoom(room)).toBeUndefined();
+          expect(await store.addMember(room, ann)).toBeUndefined();
+          expect(await store.removeMember(room, ann.id)).toBeUndefined();
+          expect(await store.readRoom(room)).toBeUndefined();
+        }
+        expect(await store.roomsOf(ann.id)).toEqual([]);
+        // A record is independent of the room's messages.
+        await store.createRoom('p_msgs', 't', ann);
+        expect(await store.info('p_msgs')).toMatchObject({ head: 1 });
+      });
+
+      it('adds members in joining order, each once; adding one again only updates their name', async () => {
+        const store = await make();
+        await store.createRoom('p_r', 't', ann);
+        expect(await store.addMember('p_r', bob)).toEqual(record('p_r', 't', ann, [ann, bob]));
+        expect(await store.addMember('p_r', cy)).toEqual(record('p_r', 't', ann, [ann, bob, cy]));
+        expect(await store.addMember('p_r', bob)).toEqual(record('p_r', 't', ann, [ann, bob, cy]));
+        const bobby = { id: bob.id, name: 'Bobby' };
+        expect(await store.addMember('p_r', bobby)).toEqual(record('p_r', 't', ann, [ann, bobby, cy]));
+        const annie = { id: ann.id, name: 'Annie' };
+        expect(await store.addMember('p_r', annie)).toEqual(record('p_r', 't', annie, [annie, bobby, cy]));
+        expect(await store.readRoom('p_r')).toEqual(record('p_r', 't', annie, [annie, bobby, cy]));
+      });
+
+      it('removes members: a non-member is a no-op, the owner passes the room to the earliest joined, the last one leaves an empty record', async () => {
+        const store = await make();
+        await store.createRoom('p_r', 't', ann);
+        await store.addMember('p_r', bob);
+        await store.addMember('p_r', cy);
+        expect(await store.removeMember('p_r', 'u-stranger')).toEqual(record('p_r', 't', ann, [ann, bob, cy]));
+        expect(await store.removeMember('p_r', ann.id)).toEqual(record('p_r', 't', bob, [bob, cy]));
+        expect(await store.addMember('p_r', ann)).toEqual(record('p_r', 't', bob, [bob, cy, ann]));
+        expect(await store.removeMember('p_r', cy.id)).toEqual(record('p_r', 't', bob, [bob, ann]));
+        expect(await store.removeMember('p_r', bob.id)).toEqual(record('p_r', 't', ann, [ann]));
+        expect(await store.removeMember('p_r', ann.id)).toEqual(record('p_r', 't', ann, []));
+        expect(await store.readRoom('p_r')).toEqual(record('p_r', 't', ann, []));
+        expect(await store.removeMember('p_r', ann.id)).toEqual(record('p_r', 't', ann, []));
+        expect(await store.createRoom('p_r', 't', bob)).toBeUndefined();
+        // Whoever joins a room left empty owns it: the owner is always a member while there is one.
+        expect(await store.addMember('p_r', cy)).toEqual(record('p_r', 't', cy, [cy]));
+      });
+
+      it('opens a direct room once, then makes both members again, leaving the names of members as they are', async () => {
+        const store = await make();
+        expect(await store.openDirect('dm_ab', ann, bob)).toEqual({ record: record('dm_ab', '', ann, [ann, bob]), created: true });
+        expect(await store.openDirect('dm_ab', bob, { id: ann.id, name: ann.id })).toEqual({ record: record('dm_ab', '', ann, [ann, bob]), created: false });
+        await store.removeMember('dm_ab', ann.id);
+        expect(await store.openDirect('dm_ab', bob, ann)).toEqual({ record: record('dm_ab', '', bob, [bob, ann]), created: false });
+        await store.removeMember('dm_ab', ann.id);
+        await store.removeMember('dm_ab', bob.id);
+        expect(await store.readRoom('dm_ab')).toEqual(record('dm_ab', '', bob, []));
+        expect(await store.openDirect('dm_ab', ann, bob)).toEqual({ record: record('dm_ab', '', ann, [ann, bob]), created: false });
+        expect(await store.roomsOf(bob.id)).toEqual([record('dm_ab', '', ann, [ann, bob])]);
+      });
+
+      it('lists exactly the rooms a user is a member of, by room name', async () => {
+        const store = await make();
+        await store.createRoom('p_c', 'C', ann);
+        await store.createRoom('p_a', 'A', bob);
+        await store.createRoom('p_b', 'B', cy);
+        await store.addMember('p_a', ann);
+        await store.addMember('p_b', ann);
+        await store.openDirect('dm_x', cy, ann);
+        expect((await store.roomsOf(ann.id)).map((r) => r.room)).toEqual(['dm_x', 'p_a', 'p_b', 'p_c']);
+        expect(await store.roomsOf(ann.id)).toEqual(await Promise.all(['dm_x', 'p_a', 'p_b', 'p_c'].map((room) => store.readRoom(room))));
+        await store.removeMember('p_b', ann.id);
+        await store.removeMember('p_c', ann.id);
+        await store.removeMember('dm_x', ann.id);
+        expect(await store.roomsOf(ann.id)).toEqual([record('p_a', 'A', bob, [bob, ann])]);
+        expect(await store.roomsOf(cy.id)).toEqual([record('dm_x', '', cy, [cy]), record('p_b', 'B', cy, [cy])]);
+        expect(await store.roomsOf('u-nobody')).toEqual([]);
+      });
+
+      it('signals the room after each change to its members', async () => {
+        const store = await make();
+        await store.createRoom('p_r', 't', ann);
+        await store.openDirect('dm_ab', ann, bob);
+        let signals = 0;
+        const stops = [await store.subscribe('p_r', () => signals++), await store.subscribe('dm_ab', () => signals++)];
+        const expectSignal = async (change: () => Promise<unknown>): Promise<void> => {
+          const before = signals;
+          await change();
+          await expect.poll(() => signals).toBeGreaterThan(before);
+        };
+        await expectSignal(() => store.addMember('p_r', bob));
+        await expectSignal(() => store.addMember('p_r', { id: bob.id, name: 'Bobby' }));
+        await expectSignal(() => store.removeMember('p_r', bob.id));
+        await expectSignal(() => store.removeMember('dm_ab', bob.id));
+        await expectSignal(() => store.openDirect('dm_ab', ann, bob));
+        for (const stop of stops) stop();
+      });
+
+      it('keeps the first shared secret it is given', async () => {
+        const store = await make();
+        expect(await store.sharedSecret('first-secret')).toBe('first-secret');
+        expect(await store.sharedSecret('second-secret')).toBe('first-secret');
+        const racing = await Promise.all(['x', 'y', 'z'].map((candidate) => store.sharedSecret(candidate)));
+        expect(racing).toEqual(['first-secret', 'first-secret', 'first-secret']);
+      });
     });
   });
 }

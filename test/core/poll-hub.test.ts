@@ -4,7 +4,7 @@ import { ChatError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { CACHED_ANSWERS_PER_ROOM, PollHub, type PollHubOptions, type PollRequest } from '../../src/core/poll-hub.js';
 import type { ChangeListener, Store } from '../../src/core/store.js';
-import type { Draft, Slice } from '../../src/core/types.js';
+import type { Draft, Slice, User } from '../../src/core/types.js';
 
 const draft = (text: string) => ({ author: 'ann', text });
 
@@ -65,6 +65,34 @@ class ProbeStore implements Store {
 
   newEpoch() {
     return this.inner.newEpoch();
+  }
+
+  createRoom(room: string, title: string, owner: User) {
+    return this.inner.createRoom(room, title, owner);
+  }
+
+  openDirect(room: string, caller: User, other: User) {
+    return this.inner.openDirect(room, caller, other);
+  }
+
+  readRoom(room: string) {
+    return this.inner.readRoom(room);
+  }
+
+  addMember(room: string, user: User) {
+    return this.inner.addMember(room, user);
+  }
+
+  removeMember(room: string, userId: string) {
+    return this.inner.removeMember(room, userId);
+  }
+
+  roomsOf(userId: string) {
+    return this.inner.roomsOf(userId);
+  }
+
+  sharedSecret(candidate: string) {
+    return this.inner.sharedSecret(candidate);
   }
 
   close() {
@@ -357,5 +385,42 @@ describe('PollHub with a store that answers at once', () => {
     parked.handle.cancel();
     expect(hub.parked).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe.each([
+  ['answers later', false],
+  ['answers at once', true],
+])('PollHub, a poll resting on stored membership, with a store that %s', (_kind, now) => {
+  const ann = { id: 'ann', name: 'Ann' };
+  const bob = { id: 'bob', name: 'Bob' };
+
+  it('is refused with not_found when the user is not a member, leaving nothing parked', async () => {
+    const store = new ProbeStore(100, { now });
+    await store.createRoom('p_r', '', ann);
+    const { hub, poll } = setup(store);
+    const p = poll({ room: 'p_r', member: 'bob' });
+    await vi.waitFor(() => expect(p.results).toHaveLength(1));
+    expect(p.results[0]).toMatchObject({ code: 'not_found' });
+    expect(hub.parked).toBe(0);
+    expect(store.subscriptions).toBe(0);
+  });
+
+  it('ends with not_found when the user is removed, while another member\'s poll stays parked and gets the next message', async () => {
+    const store = new ProbeStore(100, { now });
+    await store.createRoom('p_r', '', ann);
+    await store.addMember('p_r', bob);
+    const { hub, poll } = setup(store);
+    const bobs = poll({ room: 'p_r', member: 'bob' });
+    const anns = poll({ room: 'p_r', member: 'ann' });
+    await vi.waitFor(() => expect(hub.parked).toBe(2));
+    await store.removeMember('p_r', 'bob');
+    await vi.waitFor(() => expect(bobs.results).toHaveLength(1));
+    expect(bobs.results[0]).toMatchObject({ code: 'not_found' });
+    expect(hub.parked).toBe(1);
+    await store.append('p_r', { author: 'Ann', authorId: 'ann', text: 'hi' }, 1);
+    expect((await anns.answer()).body.messages.map((m) => m.text)).toEqual(['hi']);
+    expect(bobs.results).toHaveLength(1);
+    expect(hub.parked).toBe(0);
   });
 });

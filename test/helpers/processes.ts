@@ -72,10 +72,12 @@ export async function startProcess(entry: string, args: readonly string[]): Prom
 
 /**
  * Starts a chat server process on a free loopback port with `args`, and waits
- * until it says it listens. No drain and no posting limit unless `args` say so.
+ * until it says it listens. No drain, no posting limit and anonymous posts
+ * allowed (protocol v1, which most tests speak) unless `args` say otherwise.
  */
 export function startServerProcess(args: readonly string[]): Promise<ServerProcess> {
-  return startProcess('src/main.ts', ['--host', '127.0.0.1', '--port', '0', '--drain-timeout', '0', '--post-rate', '0', ...args]);
+  const anonymous = args.includes('--anonymous-posts') ? [] : ['--anonymous-posts', 'on'];
+  return startProcess('src/main.ts', ['--host', '127.0.0.1', '--port', '0', '--drain-timeout', '0', '--post-rate', '0', ...anonymous, ...args]);
 }
 
 /** Runs the server with `args` expecting it to refuse to start: its exit code and output. */

@@ -11,7 +11,8 @@ export interface TestServer extends RunningServer {
 
 /**
  * A real server listening on a free loopback port, with the defaults a user
- * gets except the in-memory store, no drain, no posting limit and quiet logs
+ * gets except the in-memory store, no drain, no posting limit, anonymous
+ * posts allowed (protocol v1, which most tests speak) and quiet logs
  * (collected in `logs`).
  */
 export async function startTestServer(
@@ -20,7 +21,7 @@ export async function startTestServer(
 ): Promise<TestServer & { logs: string[] }> {
   const logs: string[] = [];
   const collect = (fields: object, message: string): void => void logs.push(`${message} ${JSON.stringify(fields)}`);
-  const config: Config = { ...DEFAULTS, store: 'memory', host: '127.0.0.1', port: 0, drainTimeout: 0, postRate: 0, ...overrides };
+  const config: Config = { ...DEFAULTS, store: 'memory', host: '127.0.0.1', port: 0, drainTimeout: 0, postRate: 0, anonymousPosts: true, ...overrides };
   const running = await startServer(config, {
     ...parts,
     processMetrics: false,

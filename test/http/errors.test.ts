@@ -10,10 +10,12 @@ import {
   parkedPolls,
   poll,
   post,
+  postAs,
   rawRequest,
   request,
   roomInfo,
   sendMany,
+  signIn,
   waitParked,
   type RawResponse,
   type RoomInfo,
@@ -150,8 +152,8 @@ describe('400 for a bad body', () => {
 describe('404 for an unknown route', () => {
   it.each([
     ['GET', '/api/nope'],
-    ['GET', '/api/rooms'],
-    ['POST', '/api/rooms'],
+    ['GET', '/api/room'],
+    ['GET', '/api/sessions/nope'],
     ['GET', `/api/rooms/${room}/messages/extra`],
     ['GET', '/nope'],
     ['POST', '/nope'],
@@ -270,6 +272,20 @@ describe('429 when posting too fast', () => {
     expect((await roomInfo(limited.baseUrl, r)).head).toBe(2);
     // Reading is not limited.
     expect((await poll(limited.baseUrl, r)).status).toBe(200);
+  });
+
+  it('counts per user when signed in: two users behind one address each get their own budget', async () => {
+    const r = newRoom();
+    const [ann, bob] = [await signIn(limited.baseUrl, 'Ann'), await signIn(limited.baseUrl, 'Bob')];
+    for (const { token } of [ann, ann, bob, bob]) {
+      expect((await postAs(limited.baseUrl, `/api/rooms/${r}/messages`, token, { text: 'x' })).status).toBe(201);
+    }
+    expectError(await postAs(limited.baseUrl, `/api/rooms/${r}/messages`, ann.token, { text: 'x' }), 429, 'rate_limited');
+    expectError(await postAs(limited.baseUrl, `/api/rooms/${r}/messages`, bob.token, { text: 'x' }), 429, 'rate_limited');
+    // A new session from the same address starts afresh: the limit follows the user.
+    const cy = await signIn(limited.baseUrl, 'Cy');
+    expect((await postAs(limited.baseUrl, `/api/rooms/${r}/messages`, cy.token, { text: 'x' })).status).toBe(201);
+    expect((await roomInfo(limited.baseUrl, r)).head).toBe(5);
   });
 });
 

@@ -3,6 +3,7 @@ import express from 'express';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Tokens } from '../../src/auth/tokens.js';
 import { Chat } from '../../src/core/chat.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { createChatRouter } from '../../src/http/router.js';
@@ -14,14 +15,15 @@ let server: Server;
 let chat: Chat;
 let base: string;
 const store = new MemoryStore({ retention: 100, maxRooms: 100 });
+const tokens = new Tokens({ secret: new TextEncoder().encode('a test secret of at least 32 bytes'), lifetimeMs: 3_600_000 });
 
 beforeAll(async () => {
-  chat = new Chat(store, { maxTextLength: 4000, capacity: 100, retryAfter: 2 });
+  chat = new Chat(store, { maxTextLength: 4000, capacity: 100, retryAfter: 2, anonymousPosts: true, requireAuthToRead: false, directKey: new Uint8Array(32) });
   const app = express();
   app.get('/', (_req, res) => {
     res.type('text/plain').send('outer app');
   });
-  app.use('/chat', createChatRouter(chat, { defaultTimeout: 25, maxTimeout: 60, bodyLimit: 64 * 1024, corsOrigins: [], log: silentLog }));
+  app.use('/chat', createChatRouter(chat, { defaultTimeout: 25, maxTimeout: 60, bodyLimit: 64 * 1024, corsOrigins: [], tokens, guestSessions: true, log: silentLog }));
   server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -100,7 +102,7 @@ describe('the standalone server, which serves polls without Express, and the mou
 
   it('answer the same poll requests with the same status and body', async () => {
     const room = newRoom('same');
-    for (const text of ['one', 'two', 'three']) await chat.post(room, { author: 'a', text });
+    for (const text of ['one', 'two', 'three']) await chat.post(room, { author: 'a', text }, undefined);
     const queries = [
       '', '?limit=2', '?after=1&timeout=0', '?after=3&timeout=0', '?after=99&timeout=0', '?before=3', '?before=3&limit=1',
       '?after=1&timeout=0&t=123', '?after=1&before=2', '?after=-1', '?after=1&after=2', '?epoch=', '?limit=0', '?timeout=x&after=0',

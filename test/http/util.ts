@@ -249,3 +249,35 @@ export async function follow(baseUrl: string, room: string, until: number, joine
   }
   return seen;
 }
+
+export interface SessionBody {
+  token: string;
+  user: { id: string; name: string };
+  expiresAt: number;
+}
+
+/** A guest session for `name`; fails unless the answer is 201. */
+export async function signIn(baseUrl: string, name: string): Promise<SessionBody> {
+  const res = await request<SessionBody>(baseUrl, '/api/sessions', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+  expect(res.status, res.text).toBe(201);
+  return res.body;
+}
+
+/** The header that carries a token. */
+export const bearer = (token: string): Record<string, string> => ({ Authorization: `Bearer ${token}` });
+
+/** POST a JSON body to `path` with a token (none when undefined). */
+export function postAs<T = unknown>(baseUrl: string, path: string, token: string | undefined, body?: unknown): Promise<Res<T>> {
+  const headers: Record<string, string> = token ? bearer(token) : {};
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  return request<T>(baseUrl, path, { method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+/** GET `path` with a token (none when undefined). */
+export function getAs<T = unknown>(baseUrl: string, path: string, token: string | undefined): Promise<Res<T>> {
+  return request<T>(baseUrl, path, { headers: token ? bearer(token) : {} });
+}

@@ -1,0 +1,52 @@
+import type { Router } from 'express';
+import { nanoid } from 'nanoid';
+import type { Tokens } from '../auth/tokens.js';
+import { ChatError } from '../core/errors.js';
+import { authorProblem } from '../core/validate.js';
+import { callerOf } from './auth.js';
+import { readBody, readOptionalBody } from './body.js';
+import { methodNotAllowed } from './errors.js';
+import { sendJson } from './respond.js';
+
+export interface IdentityOptions {
+  tokens: Tokens;
+  /** Off when an application mints every token: sessions and refresh answer `guest_sessions_disabled`. */
+  guestSessions: boolean;
+  bodyLimit: number;
+}
+
+function guestsOff(): ChatError {
+  return new ChatError('guest_sessions_disabled', 'guest sessions are turned off here: sign in through the application that embeds this chat');
+}
+
+/**
+ * `POST /api/sessions` (a guest session: a new user id and a token for the
+ * name given) and `POST /api/sessions/refresh` (a new token for the caller,
+ * same id, name and `rooms` claim), as protocol "Identity" says.
+ */
+export function identityRoutes(router: Router, { tokens, guestSessions, bodyLimit }: IdentityOptions): void {
+  router
+    .route('/api/sessions')
+    .post(async (req, res) => {
+      const body = await readBody(req, res, bodyLimit);
+      await callerOf(tokens, req, body);
+      if (!guestSessions) throw guestsOff();
+      const name = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).name : undefined;
+      if (typeof name !== 'string') throw new ChatError('invalid_body', name === undefined ? '"name" is required' : '"name" must be a string');
+      const problem = authorProblem(name);
+      if (problem) throw new ChatError('invalid_body', `"name" ${problem}`);
+      // 96 random bits: ids are public (shown on hover, used to invite), so they need not be secret, only unique.
+      sendJson(res, 201, await tokens.issue({ id: `g_${nanoid(16)}`, name }));
+    })
+    .all(methodNotAllowed('POST'));
+
+  router
+    .route('/api/sessions/refresh')
+    .post(async (req, res) => {
+      const caller = await callerOf(tokens, req, await readOptionalBody(req, res, bodyLimit));
+      if (!guestSessions) throw guestsOff();
+      if (!caller) throw new ChatError('unauthenticated', 'send the token to refresh (Authorization: Bearer)');
+      sendJson(res, 201, await tokens.issue(caller, caller.rooms));
+    })
+    .all(methodNotAllowed('POST'));
+}
