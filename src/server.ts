@@ -59,6 +59,12 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     throw new StoreOpenError(`cannot read or keep the token secret: ${(err as Error).message}`, { cause: err });
   }
   const { tokens, directKey } = identity;
+  log.info(
+    { guestSessions: config.guestSessions, anonymousPosts: config.anonymousPosts, applicationKeys: publicKeys?.count ?? 0 },
+    `identity: guest sessions ${config.guestSessions ? 'on' : 'off'}, anonymous posts ${config.anonymousPosts ? 'on' : 'off'}` +
+      (publicKeys ? `, tokens of ${publicKeys.count} application key(s) accepted (${publicKeys.algorithms.join(', ')})` : '') +
+      `; tokens signed with ${config.authSecret ? 'AUTH_SECRET' : 'the secret kept in the store'}`,
+  );
 
   let chat: Chat | undefined;
   const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics });

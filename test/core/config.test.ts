@@ -35,6 +35,30 @@ describe('loadConfig', () => {
     });
   });
 
+  it('signs users in: guest sessions on, anonymous posts off, tokens for 24 h, unless told otherwise', () => {
+    expect(DEFAULTS).toMatchObject({ guestSessions: true, anonymousPosts: false, requireAuthToRead: false, sessionLifetime: 86_400, authSecret: '', authPublicKey: '' });
+    // A switch alone turns it on; a value after it is taken when it is one.
+    expect(loadConfig(['--anonymous-posts'], {}).anonymousPosts).toBe(true);
+    expect(loadConfig(['--anonymous-posts', '--port', '1'], {})).toMatchObject({ anonymousPosts: true, port: 1 });
+    expect(loadConfig(['--anonymous-posts', 'off'], {}).anonymousPosts).toBe(false);
+    expect(loadConfig(['--require-auth-to-read=on', '--guest-sessions', 'off'], {})).toMatchObject({ requireAuthToRead: true, guestSessions: false });
+    expect(loadConfig([], { ANONYMOUS_POSTS: 'true', GUEST_SESSIONS: 'no', SESSION_LIFETIME: '7d' })).toMatchObject({ anonymousPosts: true, guestSessions: false, sessionLifetime: 7 * 86_400 });
+    expect(() => loadConfig(['--guest-sessions', 'maybe'], {})).toThrow(/--guest-sessions must be on or off/);
+    expect(() => loadConfig(['--session-lifetime', '10'], {})).toThrow(/60 seconds to 365 days/);
+  });
+
+  it('refuses a short token secret without echoing it', () => {
+    expect(loadConfig([], { AUTH_SECRET: 'x'.repeat(32) }).authSecret).toBe('x'.repeat(32));
+    let message = '';
+    try {
+      loadConfig(['--auth-secret', 'hunter2-is-short'], {});
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/--auth-secret must be at least 32 bytes/);
+    expect(message).not.toContain('hunter2');
+  });
+
   it('answers woken polls 500 at a time unless told otherwise', () => {
     expect(DEFAULTS.wakeSlice).toBe(500);
     expect(loadConfig(['--wake-slice', '0'], {}).wakeSlice).toBe(0);
