@@ -114,6 +114,25 @@ describe('guest sessions', () => {
   });
 });
 
+describe('--require-auth-to-read', () => {
+  it('makes reading a public room need a token: 401 unauthenticated without one, parking nothing', async () => {
+    const closed = await startTestServer({ requireAuthToRead: true, authSecret: SECRET });
+    try {
+      const room = newRoom();
+      for (const path of [`/api/rooms/${room}/messages`, `/api/rooms/${room}/messages?after=0&timeout=30`, `/api/rooms/${room}`]) {
+        const res = await getAs(closed.baseUrl, path, undefined);
+        expectError(res, 401, 'unauthenticated');
+        expect(res.headers.get('www-authenticate')).toBe('Bearer realm="chat"');
+      }
+      expect(await parkedPolls(closed.baseUrl)).toBe(0);
+      const { token } = await signIn(closed.baseUrl, 'Reader');
+      expect((await getAs(closed.baseUrl, `/api/rooms/${room}/messages`, token)).status).toBe(200);
+    } finally {
+      await closed.close();
+    }
+  });
+});
+
 describe('posting', () => {
   it('takes author and authorId from the token, ignoring the body\'s author', async () => {
     const { token, user } = await signIn(base, 'Dee');
