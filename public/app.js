@@ -1,12 +1,19 @@
 // The chat page, a client of the long poll with no framework and no build step.
 // This module chooses who you are and which room you are in (the join form, the
-// bar it collapses into, the URL hash); room.js follows the room, messages.js shows
-// it, send.js posts to it and http.js talks to the server.
+// bar it collapses into, the URL hash). session.js signs you in as a guest, room.js
+// follows the room, messages.js shows it, send.js posts to it, rooms.js lists your
+// rooms, members.js is the room's panel, identity.js shows who you are, drawer.js
+// opens and closes the room list, and http.js talks to the server.
 
 import { ui, balancedIsolates } from './ui.js';
 import { myName, nameProblem, setMyName } from './name.js';
+import { ensureSession, session } from './session.js';
 import { currentRoom, enterRoom, leaveRoom } from './room.js';
+import { refreshRooms } from './rooms.js';
 import './send.js';
+import './members.js';
+import './identity.js';
+import './drawer.js';
 
 const ROOM_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -51,6 +58,31 @@ function closeForm() {
   ui.me.hidden = ui.change.hidden = false;
 }
 
+// Why the last sign-in failed, shown with the form; null once signed in.
+let signInFailure = null;
+// Where the server gives no guest sessions, the page reads (and posts where anonymous posts are allowed) without.
+let guestsOff = false;
+const signedIn = () => session !== null || guestsOff;
+
+/** A session for `name` (the one kept, refreshed, or a new guest); false after saying why not. */
+async function signIn(name) {
+  try {
+    await ensureSession(name);
+    signInFailure = null;
+  } catch (err) {
+    guestsOff = err.code === 'guest_sessions_disabled';
+    signInFailure = guestsOff ? null : `Could not sign in: ${err.message}. Try again.`;
+  }
+  return signedIn();
+}
+
+// A new name cannot be given to the id you have: it makes a new guest.
+function nameNote() {
+  const renaming = session && ui.name.value.trim() && ui.name.value.trim() !== session.user.name;
+  ui.nameNote.hidden = !renaming;
+}
+ui.name.addEventListener('input', nameNote);
+
 function cancelForm() {
   closeForm();
   ui.change.focus();
@@ -73,17 +105,32 @@ function onHashChange() {
     leaveRoom();
     return openForm(`Choose a name to join #${room}.`);
   }
+  if (!signedIn()) {
+    leaveRoom();
+    return openForm(signInFailure ?? `Choose a name to join #${room}.`);
+  }
   if (room !== currentRoom) enterRoom(room);
   closeForm();
 }
 
-ui.joinForm.addEventListener('submit', (event) => {
+ui.joinForm.addEventListener('submit', async (event) => {
   event.preventDefault();
+  if (ui.join.disabled) return;
   const name = checkedName();
   const room = ui.room.value.trim();
   if (!checkRoom(room)) return ui.room.focus();
   if (name === null) return ui.name.focus();
+  ui.join.disabled = true;
+  ui.join.textContent = 'Signing in…';
+  const ok = await signIn(name);
+  ui.join.disabled = false;
+  ui.join.textContent = 'Join';
+  if (!ok) {
+    fieldError(ui.name, ui.nameError, signInFailure);
+    return ui.name.focus();
+  }
   setMyName(name);
+  nameNote();
   if (roomFromHash() !== room) location.hash = room;
   // Now rather than on the (later) hashchange event, so the message box is ready to focus.
   onHashChange();
@@ -101,5 +148,8 @@ ui.joinForm.addEventListener('keydown', (event) => {
 
 ui.name.value = myName ?? '';
 addEventListener('hashchange', onHashChange);
+// A name chosen on an earlier visit: its session, kept or new, before any room is joined.
+if (myName !== null) await signIn(myName);
+refreshRooms();
 onHashChange();
-(currentRoom ? ui.text : myName ? ui.room : ui.name).focus();
+(currentRoom ? ui.text : myName && signedIn() ? ui.room : ui.name).focus();

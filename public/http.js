@@ -1,18 +1,26 @@
-// Talking to the server: JSON requests with their own timeouts, cache busting, and
-// how long to wait before trying again.
+// Talking to the server: JSON requests with their own timeouts, cache busting, the
+// session's token on every request, and how long to wait before trying again.
 
 const REQUEST_TIMEOUT_MS = 15_000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30_000;
 
 export class ApiError extends Error {
-  /** status 0 means no usable HTTP answer (network error, timeout, not JSON). */
-  constructor(status, message, retryAfterMs = null) {
+  /** status 0 means no usable HTTP answer (network error, timeout, not JSON); code is the JSON error's, if any. */
+  constructor(status, message, retryAfterMs = null, code = null) {
     super(message);
     this.status = status;
     this.retryAfterMs = retryAfterMs;
+    this.code = code;
   }
 }
+
+// The bearer token sent on every request (session.js keeps it), and what to do when
+// the server calls it invalid: session.js gets a new one, and the request goes again once.
+let token = null;
+let renewToken = null;
+export const setToken = (value) => { token = value; };
+export const onInvalidToken = (fn) => { renewToken = fn; };
 
 // The server ignores unknown parameters; this defeats caches that ignore no-store.
 // A counter alone starts again at 1 on every load, so another tab or the next load
@@ -25,7 +33,24 @@ export const bust = () => `t=${loadId}-${++requestCounter}`;
 // Relative, so the page also works where the chat router is mounted under a path.
 export const messagesUrl = (room, query = '') => `api/rooms/${room}/messages${query && '?' + query}`;
 
-export async function api(url, { signal, body, timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
+/**
+ * A JSON request (POST when there is a body) with the session's token; `auth: false`
+ * sends none, `renew: false` does not replace a token the server calls invalid.
+ */
+export async function api(url, options = {}) {
+  const sent = options.auth === false ? null : token;
+  try {
+    return await request(url, options, sent);
+  } catch (err) {
+    if (err.code !== 'invalid_token' || !sent || !renewToken || options.renew === false || options.signal?.aborted) throw err;
+    // Expired while the tab slept, or the server's key changed: once more with a new token.
+    await renewToken(sent);
+    if (token === sent) throw err;
+    return request(url, options, token);
+  }
+}
+
+async function request(url, { signal, body, timeoutMs = REQUEST_TIMEOUT_MS }, bearer) {
   // A controller per request, so a timeout aborts this request only, while the
   // caller's signal (room switch, cancel) still reaches it.
   const ctrl = new AbortController();
@@ -35,7 +60,10 @@ export async function api(url, { signal, body, timeoutMs = REQUEST_TIMEOUT_MS } 
   try {
     const res = await fetch(url, {
       method: body ? 'POST' : 'GET',
-      headers: body ? { 'content-type': 'application/json' } : {},
+      headers: {
+        ...(body ? { 'content-type': 'application/json' } : {}),
+        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+      },
       body: body && JSON.stringify(body),
       cache: 'no-store',
       signal: ctrl.signal,
@@ -44,7 +72,7 @@ export async function api(url, { signal, body, timeoutMs = REQUEST_TIMEOUT_MS } 
     if (res.ok && data && typeof data === 'object') return data;
     // A proxy's HTML error page has no JSON error; say what we know.
     const message = data?.error?.message ?? (res.ok ? 'unexpected answer' : `HTTP ${res.status}`);
-    throw new ApiError(res.ok ? 0 : res.status, message, retryAfterMs(res));
+    throw new ApiError(res.ok ? 0 : res.status, message, retryAfterMs(res), data?.error?.code ?? null);
   } catch (err) {
     if (err instanceof ApiError || signal?.aborted) throw err;
     throw new ApiError(0, navigator.onLine ? 'network error' : 'offline');

@@ -1,7 +1,10 @@
-// The conversation on screen: messages, gap markers, and which seqs are shown.
+// The conversation on screen: messages (each with its author's avatar, which opens a
+// direct message, see rooms.js), gap markers, which seqs are shown, and which are our own.
 
 import { el, ui } from './ui.js';
 import { sentHere } from './sent.js';
+import { myId } from './session.js';
+import { avatar, describeUser, idTag } from './avatar.js';
 
 // The epoch and last seq of what is on screen: a message at or below `last` in
 // the same epoch is already shown and is dropped.
@@ -9,14 +12,31 @@ export const view = { epoch: null, last: 0 };
 
 const pad = (n) => String(n).padStart(2, '0');
 
+const authorIdOf = (m) => (typeof m.authorId === 'string' && m.authorId ? m.authorId : null);
+
+// Own is by user id, never by name: two people may both be called "ann". A message
+// from before accounts has no id; it is ours if this tab sent it.
+function isOwn(m) {
+  const id = authorIdOf(m);
+  return id ? id === myId() : sentHere(m.clientMsgId);
+}
+
 function renderMessage(m) {
-  // Own is what this tab sent: another tab may post under the same name.
-  const node = el('div', sentHere(m.clientMsgId) ? 'msg mine' : 'msg');
+  const id = authorIdOf(m);
+  const node = el('div', isOwn(m) ? 'msg mine' : 'msg');
   node.dataset.seq = String(m.seq);
+  if (id) node.dataset.authorId = id;
+  const user = { id, name: m.author };
+  // Someone else's avatar starts a direct message with them.
+  const canWrite = id && id !== myId();
+  node.append(avatar(user, { button: canWrite, label: canWrite ? `Message ${m.author} directly (id ${id})` : '' }));
   const meta = node.appendChild(el('div', 'meta'));
   // <bdi> and dir="auto" keep bidi controls and right-to-left script inside the user's
   // own box: a name ending in U+202E must not reverse the time beside it.
-  meta.append(el('bdi', 'author', m.author), ' ');
+  const author = meta.appendChild(el('bdi', 'author', m.author));
+  author.title = describeUser(user);
+  if (id) meta.append(' ', idTag(id));
+  meta.append(' ');
   const when = new Date(m.ts);
   if (!Number.isNaN(when.getTime())) {
     const time = meta.appendChild(el('time', '', `${pad(when.getHours())}:${pad(when.getMinutes())}`));
@@ -54,7 +74,7 @@ export function showMessages(r, replace) {
   if (fresh.length) view.last = fresh[fresh.length - 1].seq;
   if (replace) ui.older.hidden = oldestShown() <= 1;
   // Follow the conversation unless the reader scrolled up; always show one's own message.
-  if (stick || fresh.some((m) => sentHere(m.clientMsgId))) scrollToBottom();
+  if (stick || fresh.some(isOwn)) scrollToBottom();
   return fresh.length;
 }
 
@@ -67,4 +87,19 @@ export function showOlder(r) {
   if (!r.more && oldestShown() > 1) ui.messages.prepend(gapMarker());
   ui.scroller.scrollTop = ui.scroller.scrollHeight - fromBottom;
   return older.length;
+}
+
+/** After the session changed (a new guest): which shown messages are ours now. */
+export function markOwn() {
+  for (const node of ui.messages.querySelectorAll('.msg[data-author-id]')) {
+    node.classList.toggle('mine', node.dataset.authorId === myId());
+  }
+}
+
+/** Instead of a conversation: why there is none (a private room we may not read). */
+export function showNotice(...parts) {
+  clearMessages();
+  const box = el('div', 'room-notice');
+  box.append(...parts);
+  ui.messages.append(box);
 }

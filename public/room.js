@@ -1,9 +1,11 @@
 // Following a room: join, then long poll after the cursor, forever, as README.md
-// ("A client's loop") describes; and loading older messages on request.
+// ("A client's loop") describes, until the room is left or turns out to be a private
+// room we may not read; and loading older messages on request. One room at a time.
 
 import { ApiError, api, bust, isTransient, messagesUrl, retryDelay, seconds, wait, waitingText } from './http.js';
-import { ui } from './ui.js';
-import { clearMessages, oldestShown, showMessages, showOlder, view } from './messages.js';
+import { el, isolate, ui } from './ui.js';
+import { clearMessages, oldestShown, showMessages, showNotice, showOlder, view } from './messages.js';
+import { myId } from './session.js';
 
 const POLL_TIMEOUT_S = 25;
 // A poll still unanswered this long after the server's hold ended is stuck behind a
@@ -19,6 +21,12 @@ const POLL_GRACE_MS = 15_000;
 const EARLY_ANSWER_MS = 1000;
 const EARLY_WAIT_BASE_MS = 1000;
 const EARLY_WAIT_CAP_MS = 30_000;
+
+/** Rooms only their members can read (protocol "Private rooms"). */
+export const isPrivate = (room) => /^(p_|dm_)/.test(room);
+
+/** 'enter' and 'gone' (not found, or not a member), detail `{ room }`; 'leave'. */
+export const roomEvents = new EventTarget();
 
 export function setStatus(state, text, detail = '') {
   ui.status.dataset.state = state;
@@ -39,6 +47,8 @@ function earlyAnswerWait(run) {
 let generation = 0;
 let roomCtrl = null;
 export let currentRoom = null;
+let roomGone = false; // the server said not found: no more polls until the room is entered again
+export const isGone = () => roomGone;
 
 async function follow(room, gen, signal) {
   let cursor = null; // null: join (no `after`), which answers the room's tail at once
@@ -76,6 +86,9 @@ async function follow(room, gen, signal) {
       if (ms) await wait(ms, signal);
     } catch (err) {
       if (gen !== generation) return;
+      // The server says the same for a private room that does not exist and for one we are
+      // not (or no longer) a member of; asking again will not change that.
+      if (err.status === 404 && err.code === 'not_found' && isPrivate(room)) return showGone(room);
       // A rejected cursor (400 and the like) will not get better by resending it: rejoin.
       if (!isTransient(err)) cursor = null;
       const ms = retryDelay(err, failures++);
@@ -87,28 +100,67 @@ async function follow(room, gen, signal) {
   }
 }
 
+/** The heading and the tab's title: `#room`, or what rooms.js calls a private room, whose `userText` is isolated. */
+export function setTitle(text, userText = '') {
+  ui.title.replaceChildren(text);
+  if (userText) ui.title.append(el('bdi', '', userText));
+  document.title = `${text}${userText && isolate(userText)} · Chat`;
+}
+
+/** The room is not there for us: say so plainly, and stop following it. */
+export function showGone(room) {
+  if (room !== currentRoom || roomGone) return;
+  roomGone = true;
+  generation++;
+  roomCtrl?.abort();
+  setStatus('gone', 'not found');
+  ui.text.disabled = ui.send.disabled = true;
+  const id = myId();
+  const again = el('button', 'secondary small', 'Try again');
+  again.type = 'button';
+  again.addEventListener('click', () => {
+    rejoinRoom();
+    ui.text.focus(); // the button went with the notice
+  });
+  showNotice(
+    el('h2', '', 'Room not found (or you are not a member)'),
+    el('p', '', 'This is a private room: only its members can open it. If it exists, ask a member to invite you'
+      + (id ? ` with your id, ${id} (shown under “Your rooms”).` : '.')),
+    again,
+  );
+  roomEvents.dispatchEvent(new CustomEvent('gone', { detail: { room } }));
+}
+
 export function enterRoom(room) {
   leaveRoom();
   currentRoom = room;
   roomCtrl = new AbortController();
-  ui.title.textContent = `#${room}`;
-  document.title = `#${room} · Chat`;
+  setTitle(isPrivate(room) ? (room.startsWith('dm_') ? 'Direct message' : 'Private room') : `#${room}`);
   ui.status.hidden = false;
   ui.text.disabled = ui.send.disabled = false;
   setStatus('connecting', 'connecting…');
   follow(room, generation, roomCtrl.signal);
+  roomEvents.dispatchEvent(new CustomEvent('enter', { detail: { room } }));
 }
 
 export function leaveRoom() {
+  const was = currentRoom;
   generation++;
   roomCtrl?.abort();
   currentRoom = null;
+  roomGone = false;
   clearMessages();
   ui.title.textContent = 'No room yet';
   document.title = 'Chat';
   setStatus('idle', 'not connected');
   ui.status.hidden = true;
   ui.text.disabled = ui.send.disabled = true;
+  if (was) roomEvents.dispatchEvent(new CustomEvent('leave', { detail: { room: was } }));
+}
+
+/** Follows the room again from its tail (after the session changed, say). */
+export function rejoinRoom() {
+  if (currentRoom) enterRoom(currentRoom);
 }
 
 let loadingOlder = false;

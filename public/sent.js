@@ -1,7 +1,8 @@
-// The clientMsgIds this tab sent, which are what makes a message its own: names
-// cannot tell, since two people may both be called "ann". Kept in sessionStorage,
-// which is per tab, so a reload still knows them and another tab does not; bounded,
-// because a tab may stay open for weeks.
+// The clientMsgIds this tab sent. A signed message is our own by its author id
+// (messages.js); one without (posted anonymously, as in protocol v1) is our own
+// if this tab sent it: names cannot tell, since two people may both be called
+// "ann". Kept in sessionStorage, which is per tab, so a reload still knows them
+// and another tab does not; bounded, because a tab may stay open for weeks.
 
 const SENT_KEY = 'chat.sent';
 const SENT_MAX = 500;

@@ -1,6 +1,9 @@
-// The page in a real browser against a real server: two people chatting, user
-// text that looks like HTML staying text, bidi controls kept in their box, the
-// layout on a phone, own messages, cache busting and answers that come too soon.
+// The page in a real browser against a real server with the real default (posting
+// needs a token: the page signs in as a guest): two people chatting, user text
+// that looks like HTML staying text, bidi controls kept in their box, the layout
+// on a phone, own messages, cache busting, answers that come too soon, and
+// messages from before accounts (no author id). Private rooms, direct messages and
+// the session's lifetime are in private-rooms-browser.test.ts.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { launchChromium } from './helpers/browser.js';
@@ -14,7 +17,7 @@ let srv: Awaited<ReturnType<typeof startTestServer>> | undefined;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
-  srv = await startTestServer();
+  srv = await startTestServer({ anonymousPosts: false });
   browser = await launchChromium();
 }, TEST_TIMEOUT);
 
@@ -25,8 +28,11 @@ afterAll(async () => {
 
 // Closed after each test, so pages left polling do not slow down the next one.
 const contexts: BrowserContext[] = [];
+// Uncaught errors in any page: none is expected.
+const pageErrors: string[] = [];
 afterEach(async () => {
   await Promise.all(contexts.splice(0).map((context) => context.close()));
+  expect(pageErrors.splice(0)).toEqual([]);
 });
 
 let roomCounter = 0;
@@ -36,6 +42,7 @@ const newRoom = () => `browser-${process.pid}-${Date.now()}-${++roomCounter}`;
 async function newPage(viewport = { width: 900, height: 700 }): Promise<Page> {
   const context = await browser!.newContext({ viewport });
   contexts.push(context);
+  context.on('weberror', (err) => void pageErrors.push(String(err.error())));
   return context.newPage();
 }
 
@@ -55,11 +62,23 @@ async function send(page: Page, text: string): Promise<void> {
   await page.locator('#text').press('Enter');
 }
 
-/** Posts through the server's API, as another client would. */
-async function post(room: string, text: string, author = 'zed'): Promise<void> {
-  const res = await fetch(`${srv!.baseUrl}/api/rooms/${room}/messages`, {
+/** A guest session's token for `name`, as any client gets one. */
+async function tokenFor(baseUrl: string, name: string): Promise<string> {
+  const res = await fetch(`${baseUrl}/api/sessions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { token: string }).token;
+}
+
+/** Posts through the server's API, as another client would: signed in, or (`token` null) anonymously as in v1. */
+async function post(room: string, text: string, { baseUrl = srv!.baseUrl, author = 'zed', token }: { baseUrl?: string; author?: string; token?: string | null } = {}): Promise<void> {
+  token = token === undefined ? await tokenFor(baseUrl, author) : token;
+  const res = await fetch(`${baseUrl}/api/rooms/${room}/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ author, text }),
   });
   expect(res.status).toBe(201);
@@ -202,7 +221,9 @@ describe('chat page', () => {
 
     expect(await page.locator('#join-form').isVisible()).toBe(false);
     expect(await page.locator('#my-name').textContent()).toBe('ann');
-    for (const selector of ['#room-title', '#status', '#change', '#text', '#send']) {
+    // The room list is a drawer behind a button here, not a sidebar taking the conversation's width.
+    expect(await page.locator('#drawer').isVisible()).toBe(false);
+    for (const selector of ['#drawer-toggle', '#room-title', '#status', '#change', '#room-menu', '#text', '#send']) {
       expect(await page.locator(selector).isVisible(), selector).toBe(true);
       expect(await inViewport(selector), selector).toBe(true);
     }
@@ -244,7 +265,7 @@ describe('chat page', () => {
     await shown(page, 'erin is here');
   }, TEST_TIMEOUT);
 
-  it('marks as own exactly the messages this tab sent, also after a reload', async () => {
+  it('marks as own exactly the messages of this user (by id, not name), also after a reload', async () => {
     const room = newRoom();
     const first = await openChat('ann', room);
     const second = await openChat('ann', room);
@@ -262,6 +283,67 @@ describe('chat page', () => {
     await first.reload();
     await shown(first, 'from the second tab');
     expect(await mine(first)).toEqual(['from the first tab']);
+
+    // Another tab of the first browser is the same user (the session is shared): the same message is its own too.
+    const third = await first.context().newPage();
+    await third.goto(`${srv!.baseUrl}/#${room}`);
+    await shown(third, 'from the second tab');
+    expect(await mine(third)).toEqual(['from the first tab']);
+    expect(await third.locator('#my-id').textContent()).toBe(await first.locator('#my-id').textContent());
+  }, TEST_TIMEOUT);
+
+  it('sends the session token on every request, polls included, and never in a URL', async () => {
+    const room = newRoom();
+    const page = await newPage();
+    const seen: { method: string; url: string; auth: string | undefined }[] = [];
+    page.on('request', (req) => {
+      if (req.url().includes('/api/')) seen.push({ method: req.method(), url: req.url(), auth: req.headers().authorization });
+    });
+    await openChat('ann', room, page);
+    await send(page, 'signed');
+    await shown(page, 'signed');
+    await post(room, 'wakes the poll');
+    await shown(page, 'wakes the poll');
+    const token = await page.evaluate<string>('JSON.parse(localStorage.getItem("chat.session")).token');
+
+    const polls = seen.filter((r) => r.url.includes('/messages?') && r.url.includes('after='));
+    expect(polls.length).toBeGreaterThan(0);
+    for (const r of seen) {
+      expect(r.url).not.toContain(token);
+      // Only asking for the session goes without one.
+      if (r.url.endsWith('/api/sessions')) continue;
+      expect(r.auth, `${r.method} ${r.url}`).toMatch(/^Bearer [A-Za-z0-9._-]+$/);
+    }
+  }, TEST_TIMEOUT);
+
+  it('still shows messages from before accounts (no author id), told apart from signed ones', async () => {
+    // A server that still takes v1 posts without a token.
+    const v1 = await startTestServer({ anonymousPosts: true });
+    try {
+      const room = newRoom();
+      await post(room, 'from the v1 era', { baseUrl: v1.baseUrl, author: 'ann', token: null });
+      await post(room, 'signed in', { baseUrl: v1.baseUrl, author: 'ann' });
+      const page = await newPage();
+      await page.goto(`${v1.baseUrl}/`);
+      await page.locator('#name').fill('ann');
+      await page.locator('#room').fill(room);
+      await page.locator('#join').click();
+      const old = await shown(page, 'from the v1 era');
+      const signed = await shown(page, 'signed in');
+      expect(await old.locator('.author').textContent()).toBe('ann');
+      expect(await old.locator('.avatar.anon').count()).toBe(1);
+      expect(await old.locator('.uid, button').count()).toBe(0); // no id to show or to write to
+      expect(await old.getAttribute('class')).not.toContain('mine'); // same name, but not us
+      expect(await signed.locator('button.avatar').count()).toBe(1);
+      expect(await signed.getAttribute('class')).not.toContain('mine');
+      await send(page, 'mine, signed');
+      const own = await shown(page, 'mine, signed');
+      await expect.poll(() => own.getAttribute('class'), WAIT).toContain('mine');
+      expect(await own.locator('button').count()).toBe(0); // no direct message with oneself
+    } finally {
+      await Promise.all(contexts.splice(0).map((context) => context.close()));
+      await v1.close();
+    }
   }, TEST_TIMEOUT);
 
   it('never sends the same GET URL from two page loads', async () => {

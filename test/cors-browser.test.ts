@@ -2,7 +2,8 @@
 // 127.0.0.1) calling the chat server with fetch. With --cors-origins naming
 // that origin, the page must see every answer (errors, 429 and the shutdown
 // drain's 503 included) and read Retry-After; a page on an origin not in the
-// list must see nothing (fetch throws).
+// list must see nothing (fetch throws). Posts carry a token in Authorization,
+// as posting needs by default, so their preflights ask for that header too.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,7 @@ interface Seen {
   /** The parsed JSON body, if it was JSON. */
   body?: unknown;
   retryAfter?: string | null;
+  wwwAuthenticate?: string | null;
   error?: string;
 }
 
@@ -49,6 +51,7 @@ const PAGE = `<!doctype html>
         code: body && body.error ? body.error.code : null,
         body,
         retryAfter: res.headers.get('retry-after'),
+        wwwAuthenticate: res.headers.get('www-authenticate'),
       };
     } catch (err) {
       return { error: String(err && err.message ? err.message : err) };
@@ -75,7 +78,8 @@ let browser: Browser | undefined;
 beforeAll(async () => {
   allowed = await startPageServer();
   other = await startPageServer();
-  srv = await startTestServer({ corsOrigins: [allowed.origin], postRate: 1, postBurst: 1, drainTimeout: DRAIN_SECONDS });
+  srv = await startTestServer({ corsOrigins: [allowed.origin], postRate: 1, postBurst: 1, drainTimeout: DRAIN_SECONDS, anonymousPosts: false });
+  token = await tokenFor('ann');
   browser = await launchChromium();
 }, TEST_TIMEOUT);
 
@@ -114,10 +118,22 @@ function probe(page: Page, path: string, init: ProbeInit = {}): Promise<Seen> {
   );
 }
 
-/** A JSON POST: Content-Type application/json makes the browser send a preflight first. */
+/** A guest session's token, asked for from outside the browser. */
+async function tokenFor(name: string): Promise<string> {
+  const res = await fetch(`${srv!.baseUrl}/api/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { token: string }).token;
+}
+let token = '';
+
+/** A signed-in JSON POST: Content-Type application/json and Authorization make the browser send a preflight first. */
 const jsonPost = (author: string, text: string): ProbeInit => ({
   method: 'POST',
-  headers: { 'Content-Type': 'application/json' },
+  headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
   body: JSON.stringify({ author, text }),
 });
 
@@ -188,6 +204,28 @@ describe('CORS in a browser, from a page on an allowed origin', () => {
     const seen: Record<string, Seen> = {};
     for (const path of Object.keys(expected)) seen[path] = briefNoRetry(await probe(page, path));
     expect(seen, `console: ${JSON.stringify(consoleLines)}`).toEqual(expected);
+  }, TEST_TIMEOUT);
+
+  it('sees the identity errors and private rooms as answers, reading WWW-Authenticate', async () => {
+    const page = await openPage(allowed!.origin);
+    const room = newRoom('cors');
+    const post = (headers: Record<string, string>, body: object = { text: 'hi' }): ProbeInit =>
+      ({ method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+    expectSeen(await probe(page, `/api/rooms/${room}/messages`, post({})), 401, 'unauthenticated');
+    const bad = await probe(page, `/api/rooms/${room}/messages`, post({ Authorization: 'Bearer not.a.token' }));
+    expectSeen(bad, 401, 'invalid_token');
+    expect(bad.wwwAuthenticate, why(bad)).toMatch(/^Bearer .*error="invalid_token"/);
+
+    // A session and a private room, all from the page; the room is not found without the token.
+    const session = await probe(page, '/api/sessions', post({}, { name: 'cora' }));
+    expectSeen(session, 201, null);
+    const auth = { Authorization: `Bearer ${(session.body as { token: string }).token}` };
+    const created = await probe(page, '/api/rooms', post(auth, {}));
+    expectSeen(created, 201, null);
+    const privateRoom = (created.body as { room: string }).room;
+    expectSeen(await probe(page, `/api/rooms/${privateRoom}/messages`, { headers: auth }), 200, null);
+    expectSeen(await probe(page, `/api/rooms/${privateRoom}/messages`), 404, 'not_found');
   }, TEST_TIMEOUT);
 });
 

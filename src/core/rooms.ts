@@ -79,7 +79,20 @@ export class PrivateRooms {
   async admit(room: string, caller: Caller | undefined): Promise<void> {
     if (!caller) throw roomNotFound();
     if (caller.rooms?.has(room)) return;
-    if (!isMember(await this.store.readRoom(room), caller.id)) throw roomNotFound();
+    const record = await this.store.readRoom(room);
+    if (!isMember(record, caller.id)) throw roomNotFound();
+    await this.keepName(record!, caller);
+  }
+
+  /**
+   * Members are listed by the name they were added under, which the inviter
+   * chose (or their id); the member's own token says what they call
+   * themselves, and wins as soon as they use the room.
+   */
+  private async keepName(record: RoomRecord, caller: Caller): Promise<RoomRecord> {
+    const kept = record.members.find((member) => member.id === caller.id);
+    if (!kept || kept.name === caller.name) return record;
+    return (await this.store.addMember(record.room, { id: caller.id, name: caller.name })) ?? record;
   }
 
   /** `POST /api/rooms`: a new room with a server-chosen name, the caller its owner. */
@@ -101,15 +114,20 @@ export class PrivateRooms {
     const me = needCaller(caller);
     const other = userOf(fields(body));
     if (other.id === me.id) throw new ChatError('invalid_body', '"userId" must be someone else\'s id');
-    return this.store.openDirect(this.directName(me.id, other.id), { id: me.id, name: me.name }, other);
+    const opened = await this.store.openDirect(this.directName(me.id, other.id), { id: me.id, name: me.name }, other);
+    return { record: await this.keepName(opened.record, me), created: opened.created };
   }
 
   /** `POST /api/rooms/:room/members`: a member adds a user (or renames one). */
   async add(room: string, caller: Caller | undefined, body: unknown): Promise<RoomRecord> {
     const record = await this.readable(room, caller);
-    const user = userOf(fields(body));
+    const given = fields(body);
+    const user = userOf(given);
     if (room.startsWith('dm_')) throw new ChatError('forbidden', 'a direct-message room has exactly its two members');
-    if (record.members.length >= MAX_MEMBERS && !isMember(record, user.id)) {
+    if (isMember(record, user.id)) {
+      // Adding a member again renames them only when a name is given, and never a member's own name (their token's).
+      if (given.name === undefined || user.id === caller!.id) return record;
+    } else if (record.members.length >= MAX_MEMBERS) {
       throw new ChatError('forbidden', `a room has at most ${MAX_MEMBERS} members`);
     }
     return (await this.store.addMember(room, user)) ?? record;
@@ -149,7 +167,7 @@ export class PrivateRooms {
     if (!caller) throw roomNotFound();
     const record = await this.store.readRoom(room);
     if (!record || (!isMember(record, caller.id) && !caller.rooms?.has(room))) throw roomNotFound();
-    return record;
+    return this.keepName(record, caller);
   }
 
   private directName(a: string, b: string): string {

@@ -155,6 +155,19 @@ describe('a private room', () => {
     expectError(await getAs(server.base, `/api/rooms/${room}/messages`, ann.token), 404, 'not_found');
   });
 
+  it('lists a member invited without a name by their id until they use the room, then by their own name', async () => {
+    const ann = await signIn(server.base, 'Ann');
+    const bob = await signIn(server.base, 'Bob');
+    const { room } = await create(ann.token);
+    const added = await postAs<Record>(server.base, `/api/rooms/${room}/members`, ann.token, { userId: bob.user.id });
+    expect(added.body.members[1]).toEqual({ id: bob.user.id, name: bob.user.id });
+    // Added again without a name: the name kept stays.
+    await postAs(server.base, `/api/rooms/${room}/members`, ann.token, { userId: bob.user.id });
+    await getAs(server.base, `/api/rooms/${room}/messages`, bob.token);
+    const members = await getAs<Record>(server.base, `/api/rooms/${room}/members`, ann.token);
+    expect(members.body.members).toEqual([ann.user, bob.user]);
+  });
+
   it.each([
     ['a userId of the wrong shape', { userId: 'no spaces allowed' }],
     ['no userId', {}],
@@ -200,6 +213,11 @@ describe('direct messages', () => {
     const again = await postAs<Record>(server.base, '/api/dms', bob.token, { userId: ann.user.id });
     expect(again.status).toBe(200);
     expect(again.body.room).toBe(first.body.room);
+    // Bob left and is brought back by Ann, who gives no name: he is listed by his own name once he opens it.
+    await postAs(server.base, `/api/rooms/${first.body.room}/leave`, bob.token);
+    await postAs(server.base, '/api/dms', ann.token, { userId: bob.user.id });
+    const reopened = await postAs<Record>(server.base, '/api/dms', bob.token, { userId: ann.user.id });
+    expect(reopened.body.members).toEqual(expect.arrayContaining([ann.user, bob.user]));
 
     const { room } = first.body;
     await postAs(server.base, `/api/rooms/${room}/messages`, ann.token, { text: 'psst' });
