@@ -32,9 +32,11 @@ function setOpen(open) {
   }
 }
 
+/** A private room's members, which the room list leaves out (but for a direct message's). */
 async function loadMembers(room) {
   try {
-    putRecord(await api(`api/rooms/${room}/members?${bust()}`));
+    const record = await api(`api/rooms/${room}/members?${bust()}`);
+    if (room === currentRoom) putRecord(record);
   } catch {
     // A 404 reaches the poll too, which says so; anything else: the list we had.
   }
@@ -64,8 +66,9 @@ function render() {
   if (!room) return;
   const record = isPrivate(room) ? recordOf(room) : undefined;
   ui.copyLink.hidden = room.startsWith('dm_'); // a DM has no one else to invite
-  ui.membersBox.hidden = !record;
-  if (!record) return;
+  // The room list names a room's members only for a direct message; the rest come from loadMembers.
+  ui.membersBox.hidden = !record?.members;
+  if (!record?.members) return;
   ui.members.replaceChildren(...record.members.map((user) => member(user, record)));
   ui.inviteForm.hidden = room.startsWith('dm_');
 }
@@ -166,10 +169,16 @@ roomEvents.addEventListener('enter', () => {
   say('');
   fieldError('');
   render();
+  if (currentRoom && isPrivate(currentRoom)) loadMembers(currentRoom);
 });
 roomEvents.addEventListener('leave', () => setOpen(false));
 roomEvents.addEventListener('gone', () => {
   ui.membersBox.hidden = true;
   ui.copyLink.hidden = true;
 });
-roomsEvents.addEventListener('record', render);
+roomsEvents.addEventListener('record', () => {
+  render();
+  // The list had news of the room shown, without its members: ask for them.
+  const record = currentRoom && recordOf(currentRoom);
+  if (record && !record.members) loadMembers(currentRoom);
+});

@@ -122,12 +122,11 @@ export function showGone(room) {
     rejoinRoom();
     ui.text.focus(); // the button went with the notice
   });
-  showNotice(
-    el('h2', '', 'Room not found (or you are not a member)'),
-    el('p', '', 'This is a private room: only its members can open it. If it exists, ask a member to invite you'
-      + (id ? ` with your id, ${id} (shown under “Your rooms”).` : '.')),
-    again,
-  );
+  const explained = room.startsWith('dm_')
+    ? 'This is a direct message: only its two people can open it. To write to someone, use the button by their name on one of their messages.'
+    : 'This is a private room: only its members can open it. If it exists, ask a member to invite you'
+      + (id ? ` with your id, ${id} (shown under “Your rooms”).` : '.');
+  showNotice(el('h2', '', 'Room not found (or you are not a member)'), el('p', '', explained), again);
   roomEvents.dispatchEvent(new CustomEvent('gone', { detail: { room } }));
 }
 

@@ -35,13 +35,15 @@ function saveVisited() {
 }
 
 const isUser = (u) => u && typeof u.id === 'string' && typeof u.name === 'string';
-const isRecord = (r) => r && typeof r.room === 'string' && ROOM_RE.test(r.room) && isPrivate(r.room)
-  && isUser(r.owner) && Array.isArray(r.members) && r.members.every(isUser);
+/** A room's record: with its members (from a room's own routes), or as the room list gives it, with their count only. */
+const isRecord = (r) => r && typeof r.room === 'string' && ROOM_RE.test(r.room) && isPrivate(r.room) && isUser(r.owner)
+  && (Array.isArray(r.members) ? r.members.every(isUser) : Number.isInteger(r.memberCount));
+const memberCount = (r) => r.members?.length ?? r.memberCount;
 
 export const recordOf = (room) => records.get(room);
 
 /** The other person in a direct message (yourself, in one with yourself). */
-export const otherMember = (record) => record.members.find((m) => m.id !== myId()) ?? record.members[0] ?? record.owner;
+export const otherMember = (record) => record.members?.find((m) => m.id !== myId()) ?? record.members?.[0] ?? record.owner;
 
 /** [page text, user text]: what the room is called, its user-given part apart. */
 export function nameOf(room) {
@@ -90,7 +92,7 @@ function entry(room) {
   } else if (isPrivate(room)) {
     const [text, userText] = nameOf(room);
     link.append(lockIcon(), el('bdi', 'room-name', userText || text));
-    if (record) link.title = `${record.members.length} member${record.members.length === 1 ? '' : 's'}`;
+    if (record) link.title = `${memberCount(record)} member${memberCount(record) === 1 ? '' : 's'}`;
   } else {
     link.append(el('span', 'room-icon', '#'), el('span', 'room-name', room));
     link.firstChild.setAttribute('aria-hidden', 'true');
@@ -131,8 +133,16 @@ export function refreshRooms() {
     try {
       const r = await api(`api/rooms?${bust()}`);
       if (asker !== myId() || !Array.isArray(r.rooms)) return; // a new guest meanwhile: their list is asked for anew
+      const known = new Map(records);
       records.clear();
-      for (const record of r.rooms) if (isRecord(record)) records.set(record.room, record);
+      for (const record of r.rooms) {
+        if (!isRecord(record)) continue;
+        // The list names members only in direct messages; those of a room already looked at are
+        // kept while their count still holds (members.js asks again for the room shown otherwise).
+        const members = record.members ?? known.get(record.room)?.members;
+        const current = members && members.length === memberCount(record);
+        records.set(record.room, current ? { ...record, members } : record);
+      }
       render();
       // Invited while looking at "not found": in now.
       if (currentRoom && isGone() && records.has(currentRoom)) rejoinRoom();

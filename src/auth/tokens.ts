@@ -73,10 +73,14 @@ export class Tokens {
     this.getKey = (header, token) => (header.alg === 'HS256' || !publicKeys ? secret : publicKeys.keyFor(header, token));
   }
 
-  /** A token for `user` (with a `rooms` claim when given), valid for the configured lifetime. */
-  async issue(user: User, rooms?: ReadonlySet<string>): Promise<Session> {
+  /**
+   * A guest session's token for `user`, valid for the configured lifetime.
+   * Its private claim `guest` marks it as this server's, the only kind it
+   * refreshes: an application's tokens end when the application says.
+   */
+  async issue(user: User): Promise<Session> {
     const expiresAt = Math.floor((this.now() + this.options.lifetimeMs) / 1000) * 1000;
-    const token = await new SignJWT(rooms ? { name: user.name, rooms: [...rooms] } : { name: user.name })
+    const token = await new SignJWT({ name: user.name, guest: true })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(user.id)
       .setIssuedAt(Math.floor(this.now() / 1000))
@@ -170,5 +174,5 @@ function callerOf(payload: JWTPayload): Caller {
     }
     granted = new Set(rooms as string[]);
   }
-  return { id: sub, name, rooms: granted, expiresAt: exp! * 1000 };
+  return { id: sub, name, rooms: granted, expiresAt: exp! * 1000, guest: payload.guest === true };
 }

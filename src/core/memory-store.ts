@@ -196,9 +196,10 @@ export class MemoryStore implements Store {
     return entry && toRecord(room, entry);
   }
 
-  async addMember(room: string, user: User): Promise<RoomRecord | undefined> {
+  async addMember(room: string, user: User, maxMembers: number): Promise<RoomRecord | undefined> {
     const entry = this.privateRooms.get(room);
     if (!entry) return undefined;
+    if (!entry.members.has(user.id) && entry.members.size >= maxMembers) return toRecord(room, entry);
     if (this.join(room, entry, user, true)) this.changed(room, entry);
     return toRecord(room, entry);
   }

@@ -25,6 +25,12 @@ export function roomNotFound(): ChatError {
   return new ChatError('not_found', 'no such room');
 }
 
+/** A private room as `GET /api/rooms` lists it: its record with the number of members, and the members of a direct message only. */
+export interface RoomSummary extends Omit<RoomRecord, 'members'> {
+  memberCount: number;
+  members?: User[];
+}
+
 /** True when `userId` is among the record's members. */
 export function isMember(record: RoomRecord | undefined, userId: string): boolean {
   return record !== undefined && record.members.some((member) => member.id === userId);
@@ -92,7 +98,7 @@ export class PrivateRooms {
   private async keepName(record: RoomRecord, caller: Caller): Promise<RoomRecord> {
     const kept = record.members.find((member) => member.id === caller.id);
     if (!kept || kept.name === caller.name) return record;
-    return (await this.store.addMember(record.room, { id: caller.id, name: caller.name })) ?? record;
+    return (await this.store.addMember(record.room, { id: caller.id, name: caller.name }, MAX_MEMBERS)) ?? record;
   }
 
   /** `POST /api/rooms`: a new room with a server-chosen name, the caller its owner. */
@@ -121,16 +127,14 @@ export class PrivateRooms {
   /** `POST /api/rooms/:room/members`: a member adds a user (or renames one). */
   async add(room: string, caller: Caller | undefined, body: unknown): Promise<RoomRecord> {
     const record = await this.readable(room, caller);
-    const given = fields(body);
-    const user = userOf(given);
+    const user = userOf(fields(body));
     if (room.startsWith('dm_')) throw new ChatError('forbidden', 'a direct-message room has exactly its two members');
-    if (isMember(record, user.id)) {
-      // Adding a member again renames them only when a name is given, and never a member's own name (their token's).
-      if (given.name === undefined || user.id === caller!.id) return record;
-    } else if (record.members.length >= MAX_MEMBERS) {
-      throw new ChatError('forbidden', `a room has at most ${MAX_MEMBERS} members`);
-    }
-    return (await this.store.addMember(room, user)) ?? record;
+    // A member's name is theirs (their token's, see keepName): adding them again changes nothing.
+    if (isMember(record, user.id)) return record;
+    const after = await this.store.addMember(room, user, MAX_MEMBERS);
+    if (!after) throw roomNotFound();
+    if (!isMember(after, user.id)) throw new ChatError('forbidden', `a room has at most ${MAX_MEMBERS} members`);
+    return after;
   }
 
   /** `POST /api/rooms/:room/leave`: the caller leaves (an owner passes the room on). */
@@ -143,6 +147,7 @@ export class PrivateRooms {
   async remove(room: string, caller: Caller | undefined, body: unknown): Promise<RoomRecord> {
     const record = await this.readable(room, caller);
     const userId = userIdOf(fields(body));
+    if (room.startsWith('dm_')) throw new ChatError('forbidden', 'a direct-message room has exactly its two members; leave it instead');
     if (record.owner.id !== caller!.id) throw new ChatError('forbidden', 'only the room\'s owner removes members');
     return (await this.store.removeMember(room, userId)) ?? record;
   }
@@ -152,9 +157,17 @@ export class PrivateRooms {
     return this.readable(room, caller);
   }
 
-  /** The caller's private rooms (stored membership; rooms granted only by the token's claim have no record to list). */
-  async list(caller: Caller | undefined): Promise<RoomRecord[]> {
-    return this.store.roomsOf(needCaller(caller).id);
+  /**
+   * The caller's private rooms (stored membership; rooms granted only by the
+   * token's claim have no record to list), each without its members but for
+   * a direct message's two: however many rooms others add the caller to,
+   * with up to MAX_MEMBERS each, the answer stays small.
+   */
+  async list(caller: Caller | undefined): Promise<RoomSummary[]> {
+    const records = await this.store.roomsOf(needCaller(caller).id);
+    return records.map(({ room, title, owner, members }) =>
+      room.startsWith('dm_') ? { room, title, owner, memberCount: members.length, members } : { room, title, owner, memberCount: members.length },
+    );
   }
 
   /**

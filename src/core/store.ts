@@ -146,9 +146,12 @@ export interface Store {
   /**
    * Adds `user` to the room's members (or updates the name kept for a
    * member); resolves to the record after the change, or undefined when
-   * the room has no record.
+   * the room has no record. A user who is not a member is not added to a
+   * room that has `maxMembers` members already: the record comes back
+   * without them. The check and the change are one atomic step, so that
+   * adds racing from many callers never take a room past the limit.
    */
-  addMember(room: string, user: User): Promise<RoomRecord | undefined>;
+  addMember(room: string, user: User, maxMembers: number): Promise<RoomRecord | undefined>;
 
   /**
    * Takes `userId` out of the room's members (nothing when not a member),

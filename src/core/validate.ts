@@ -4,8 +4,8 @@ import type { Draft, User } from './types.js';
 const ROOM = /^[A-Za-z0-9_-]{1,64}$/;
 /** A user id (protocol "Identity"): the same alphabet as room names. */
 export const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
-/** Private rooms (protocol "Private rooms"): only their members may use them. */
-const PRIVATE_ROOM = /^(p|dm)_[A-Za-z0-9_-]{1,61}$/;
+/** Private rooms (protocol "Private rooms"): only their members may use them; `p_` alone too. */
+const PRIVATE_ROOM = /^(?:p|dm)_[A-Za-z0-9_-]{0,61}$/;
 const CLIENT_MSG_ID = /^[A-Za-z0-9_-]{1,64}$/;
 // C0 and C1 controls and DEL: an author is a single line of visible text.
 const AUTHOR_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f]/;

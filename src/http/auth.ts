@@ -5,7 +5,8 @@ import { ChatError } from '../core/errors.js';
 
 /** `Authorization: Bearer <b64token>` (RFC 6750 §2.1). */
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
-const BEARER_SCHEME = /^bearer(?: |$)/i;
+/** Anything that starts as the Bearer scheme is meant for this server: malformed, it is an invalid token, never none. */
+const BEARER_SCHEME = /^\s*bearer(?![A-Za-z0-9_-])/i;
 
 /**
  * The token a request carries: from `Authorization: Bearer`, or from the
@@ -18,6 +19,10 @@ const BEARER_SCHEME = /^bearer(?: |$)/i;
 export function tokenOf(req: IncomingMessage, body?: unknown): string | undefined {
   const header = req.headers.authorization;
   let token: string | undefined;
+  // Node keeps the first of two Authorization headers and drops the rest; a proxy might keep another.
+  if (header !== undefined && given(req.rawHeaders, 'authorization') > 1) {
+    throw new ChatError('bad_request', 'the Authorization header must be given once');
+  }
   if (header !== undefined && BEARER_SCHEME.test(header)) {
     const match = BEARER.exec(header);
     if (!match) throw new ChatError('invalid_token', 'invalid token: the Authorization header must be "Bearer <token>"');
@@ -28,6 +33,13 @@ export function tokenOf(req: IncomingMessage, body?: unknown): string | undefine
   if (typeof field !== 'string') throw new ChatError('invalid_token', 'invalid token: the "token" field must be a string');
   if (token !== undefined) throw new ChatError('bad_request', 'send the token once: in the Authorization header or in the body, not both');
   return field;
+}
+
+/** How many times a header is given. */
+function given(rawHeaders: string[], name: string): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toLowerCase() === name) count++;
+  return count;
 }
 
 /**

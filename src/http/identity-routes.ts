@@ -6,13 +6,17 @@ import { authorProblem } from '../core/validate.js';
 import { callerOf } from './auth.js';
 import { readBody, readOptionalBody } from './body.js';
 import { methodNotAllowed } from './errors.js';
+import type { PostLimiter } from './rate-limit.js';
 import { sendJson } from './respond.js';
+import { senderKey } from './room-routes.js';
 
 export interface IdentityOptions {
   tokens: Tokens;
   /** Off when an application mints every token: sessions and refresh answer `guest_sessions_disabled`. */
   guestSessions: boolean;
   bodyLimit: number;
+  /** Counts new guest sessions per client address, as anonymous posts are counted. */
+  limiter?: PostLimiter;
 }
 
 function guestsOff(): ChatError {
@@ -21,16 +25,19 @@ function guestsOff(): ChatError {
 
 /**
  * `POST /api/sessions` (a guest session: a new user id and a token for the
- * name given) and `POST /api/sessions/refresh` (a new token for the caller,
- * same id, name and `rooms` claim), as protocol "Identity" says.
+ * name given) and `POST /api/sessions/refresh` (a new token for a guest
+ * session's caller, same id and name), as protocol "Identity" says. New
+ * sessions count against the posting limit of the client's address, so that
+ * minting users does not multiply anyone's posting rate without bound.
  */
-export function identityRoutes(router: Router, { tokens, guestSessions, bodyLimit }: IdentityOptions): void {
+export function identityRoutes(router: Router, { tokens, guestSessions, bodyLimit, limiter }: IdentityOptions): void {
   router
     .route('/api/sessions')
     .post(async (req, res) => {
       const body = await readBody(req, res, bodyLimit);
       await callerOf(tokens, req, body);
       if (!guestSessions) throw guestsOff();
+      await limiter?.consume(senderKey(undefined, req));
       const name = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).name : undefined;
       if (typeof name !== 'string') throw new ChatError('invalid_body', name === undefined ? '"name" is required' : '"name" must be a string');
       const problem = authorProblem(name);
@@ -46,7 +53,8 @@ export function identityRoutes(router: Router, { tokens, guestSessions, bodyLimi
       const caller = await callerOf(tokens, req, await readOptionalBody(req, res, bodyLimit));
       if (!guestSessions) throw guestsOff();
       if (!caller) throw new ChatError('unauthenticated', 'send the token to refresh (Authorization: Bearer)');
-      sendJson(res, 201, await tokens.issue(caller, caller.rooms));
+      if (!caller.guest) throw new ChatError('forbidden', 'only guest sessions are refreshed here; ask the application that gave you this token for a new one');
+      sendJson(res, 201, await tokens.issue(caller));
     })
     .all(methodNotAllowed('POST'));
 }

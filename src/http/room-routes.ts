@@ -12,7 +12,7 @@ import { sendJson } from './respond.js';
 export interface RoomRouteOptions {
   tokens: Tokens;
   bodyLimit: number;
-  /** Counts creating rooms and adding members as posts are counted. */
+  /** Counts creating rooms and adding members as posts are counted (leaving and removing are never refused for it). */
   limiter?: PostLimiter;
 }
 
@@ -31,12 +31,12 @@ export function senderKey(caller: Caller | undefined, req: IncomingMessage): str
  */
 export function roomRoutes(router: Router, chat: Chat, { tokens, bodyLimit, limiter }: RoomRouteOptions): void {
   const { rooms } = chat;
-  /** The body and caller of a write, counted against the sender's rate. */
-  const write = async (req: IncomingMessage, res: Parameters<typeof readOptionalBody>[1]) => {
+  /** The body and caller of a write; one that adds to what is stored is counted against the sender's rate. */
+  const write = async (req: IncomingMessage, res: Parameters<typeof readOptionalBody>[1], counted = true) => {
     const body = await readOptionalBody(req, res, bodyLimit);
     const caller = await callerOf(tokens, req, body);
     chat.assertOpen();
-    await limiter?.consume(senderKey(caller, req));
+    if (counted) await limiter?.consume(senderKey(caller, req));
     return { body, caller };
   };
 
@@ -70,7 +70,7 @@ export function roomRoutes(router: Router, chat: Chat, { tokens, bodyLimit, limi
   router
     .route('/api/rooms/:room/members/remove')
     .post<RoomParams>(async (req, res) => {
-      const { body, caller } = await write(req, res);
+      const { body, caller } = await write(req, res, false);
       sendJson(res, 200, await rooms.remove(req.params.room, caller, body));
     })
     .all(methodNotAllowed('POST'));
@@ -78,7 +78,7 @@ export function roomRoutes(router: Router, chat: Chat, { tokens, bodyLimit, limi
   router
     .route('/api/rooms/:room/leave')
     .post<RoomParams>(async (req, res) => {
-      const { caller } = await write(req, res);
+      const { caller } = await write(req, res, false);
       sendJson(res, 200, await rooms.leave(req.params.room, caller));
     })
     .all(methodNotAllowed('POST'));

@@ -71,7 +71,7 @@ export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router
     sendJson(res, duplicate ? 200 : 201, duplicate ? { message, duplicate } : { message });
   };
 
-  identityRoutes(router, { tokens, guestSessions: options.guestSessions, bodyLimit: options.bodyLimit });
+  identityRoutes(router, { tokens, guestSessions: options.guestSessions, bodyLimit: options.bodyLimit, limiter: postLimiter });
   roomRoutes(router, chat, { tokens, bodyLimit: options.bodyLimit, limiter: postLimiter });
 
   router

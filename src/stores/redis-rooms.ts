@@ -44,13 +44,15 @@ export class RedisRooms {
   }
 
   /** Runs JOIN for `users`, then indexes them: resolves to whether it created the record, and the record; undefined when the script refused. */
-  private async join(room: string, mode: 'create' | 'direct' | 'add', title: string, users: User[]) {
+  private async join(room: string, mode: 'create' | 'direct' | 'add', title: string, users: User[], maxMembers = 0) {
     const reply = (await this.call(() =>
-      JOIN.run(this.cmd, this.keys(room), [mode, title, ...users.flatMap((user) => [user.id, user.name])]),
+      JOIN.run(this.cmd, this.keys(room), [mode, title, maxMembers, ...users.flatMap((user) => [user.id, user.name])]),
     )) as [0 | 1, RecordReply] | null;
     if (!reply) return undefined;
-    await this.call(() => Promise.all(users.map((user) => this.cmd.sadd(this.userKey(user.id), room))));
-    return { created: reply[0] === 1, record: toRecord(room, reply[1]) };
+    const record = toRecord(room, reply[1]);
+    const joined = users.filter((user) => record.members.some((member) => member.id === user.id));
+    await this.call(() => Promise.all(joined.map((user) => this.cmd.sadd(this.userKey(user.id), room))));
+    return { created: reply[0] === 1, record };
   }
 
   async create(room: string, title: string, owner: User): Promise<RoomRecord | undefined> {
@@ -61,8 +63,8 @@ export class RedisRooms {
     return (await this.join(room, 'direct', '', [caller, other]))!;
   }
 
-  async add(room: string, user: User): Promise<RoomRecord | undefined> {
-    return (await this.join(room, 'add', '', [user]))?.record;
+  async add(room: string, user: User, maxMembers: number): Promise<RoomRecord | undefined> {
+    return (await this.join(room, 'add', '', [user], maxMembers))?.record;
   }
 
   async remove(room: string, userId: string): Promise<RoomRecord | undefined> {

@@ -150,10 +150,11 @@ return record()
  * unless it exists; 'direct' makes it unless it exists, and leaves the
  * names of users who are members already as they are (the caller may know
  * the other user only by id); 'add' needs the record, and updates the name
- * kept for a member.
+ * kept for a member. With a limit above 0, a user who is not a member is
+ * not added to a room that has that many members.
  *
  * KEYS: record, members, names, signal
- * ARGV: mode, title, then a user id and name for each user, in joining order
+ * ARGV: mode, title, limit (0: none), then a user id and name for each user, in joining order
  * Returns {created (1 or 0), record (as READ_RECORD)}, or nil when 'create' found a record or 'add' found none.
  */
 export const JOIN = new Script(`${RECORD_LUA}
@@ -168,10 +169,13 @@ else
   created = 1
 end
 local changed = created == 1
-for i = 3, #ARGV, 2 do
+local limit = tonumber(ARGV[3])
+for i = 4, #ARGV, 2 do
   local id, name = ARGV[i], ARGV[i + 1]
   local kept = redis.call('HGET', KEYS[3], id)
-  if not kept then
+  if not kept and limit > 0 and redis.call('ZCARD', KEYS[2]) >= limit then
+    -- full: not added
+  elseif not kept then
     redis.call('ZADD', KEYS[2], redis.call('HINCRBY', KEYS[1], 'joins', 1), id)
     redis.call('HSET', KEYS[3], id, name)
     changed = true

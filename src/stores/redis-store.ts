@@ -324,8 +324,8 @@ export class RedisStore implements Store {
     return this.rooms.read(room);
   }
 
-  addMember(room: string, user: User): Promise<RoomRecord | undefined> {
-    return this.rooms.add(room, user);
+  addMember(room: string, user: User, maxMembers: number): Promise<RoomRecord | undefined> {
+    return this.rooms.add(room, user, maxMembers);
   }
 
   removeMember(room: string, userId: string): Promise<RoomRecord | undefined> {

@@ -30,6 +30,7 @@ function prepareQueries(db: Database.Database) {
     ),
     members: db.prepare<[string], User>('SELECT user_id AS id, name FROM room_members WHERE room = ? ORDER BY joined'),
     memberName: db.prepare<[string, string], string>('SELECT name FROM room_members WHERE room = ? AND user_id = ?').pluck(),
+    count: db.prepare<[string], number>('SELECT count(*) FROM room_members WHERE room = ?').pluck(),
     create: db.prepare<[string, string, string, string]>(
       'INSERT INTO room_records (room, title, owner_id, owner_name) VALUES (?, ?, ?, ?) ON CONFLICT (room) DO NOTHING',
     ),
@@ -88,8 +89,12 @@ export class SqliteRooms {
     return { record: record!, created };
   }
 
-  add(room: string, user: User): RoomRecord | undefined {
-    return this.write(room, () => (this.q.record.get(room) ? this.join(room, user, true) : undefined));
+  add(room: string, user: User, maxMembers: number): RoomRecord | undefined {
+    return this.write(room, () => {
+      if (!this.q.record.get(room)) return undefined;
+      if (this.q.memberName.get(room, user.id) === undefined && this.q.count.get(room)! >= maxMembers) return false;
+      return this.join(room, user, true);
+    });
   }
 
   remove(room: string, userId: string): RoomRecord | undefined {

@@ -417,8 +417,8 @@ export class SqliteStore implements Store {
     return this.guard(() => this.rooms.read(room));
   }
 
-  async addMember(room: string, user: User): Promise<RoomRecord | undefined> {
-    return this.guard(() => this.rooms.add(room, user));
+  async addMember(room: string, user: User, maxMembers: number): Promise<RoomRecord | undefined> {
+    return this.guard(() => this.rooms.add(room, user, maxMembers));
   }
 
   async removeMember(room: string, userId: string): Promise<RoomRecord | undefined> {

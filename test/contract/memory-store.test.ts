@@ -32,7 +32,7 @@ describe('memory store', () => {
     const bob = { id: 'u-bob', name: 'Bob' };
     await store.createRoom('p_one', '', ann);
     await store.createRoom('p_two', '', ann);
-    await store.addMember('p_one', bob); // "p_one" is now the most recently changed
+    await store.addMember('p_one', bob, 100); // "p_one" is now the most recently changed
     let signals = 0;
     await store.subscribe('p_two', () => signals++);
     await store.openDirect('dm_three', bob, ann); // so "p_two" is forgotten

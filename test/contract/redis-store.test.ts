@@ -71,7 +71,7 @@ describe.skipIf(env.skip)('redis store', () => {
       const prefix = newPrefix();
       const [a, b] = [await make(prefix), await make(prefix)];
       await a.createRoom('p_r', 'shared', ann);
-      await a.addMember('p_r', bob);
+      await a.addMember('p_r', bob, 100);
       const both = { room: 'p_r', title: 'shared', owner: ann, members: [ann, bob] };
       expect(await b.readRoom('p_r')).toEqual(both);
       expect(await b.roomsOf(bob.id)).toEqual([both]);
@@ -98,7 +98,7 @@ describe.skipIf(env.skip)('redis store', () => {
     const store = await make(prefix);
     await store.createRoom('p_kept', '', ann);
     await store.createRoom('p_left', '', bob);
-    await store.addMember('p_left', ann);
+    await store.addMember('p_left', ann, 100);
     const keys = roomKeys(prefix, 'p_left');
     await raw.zrem(keys.members, ann.id);
     await raw.hdel(keys.names, ann.id);
@@ -110,7 +110,7 @@ describe.skipIf(env.skip)('redis store', () => {
     const prefix = newPrefix();
     const store = await make(prefix);
     await store.createRoom('p_r', 'Title', ann);
-    await store.addMember('p_r', bob);
+    await store.addMember('p_r', bob, 100);
     await store.removeMember('p_r', ann.id);
     expect(await store.sharedSecret('s3cret')).toBe('s3cret');
     const keys = roomKeys(prefix, 'p_r');

@@ -50,9 +50,9 @@ describe('sqlite store', () => {
     const ann = { id: 'u-ann', name: 'Ann' };
     const bob = { id: 'u-bob', name: 'Bob' };
     await first.createRoom('p_r', 'Plans', ann);
-    await first.addMember('p_r', bob);
+    await first.addMember('p_r', bob, 100);
     await first.removeMember('p_r', ann.id);
-    await first.addMember('p_r', ann);
+    await first.addMember('p_r', ann, 100);
     const { record } = await first.openDirect('dm_ab', ann, bob);
     expect(await first.sharedSecret('s3cret')).toBe('s3cret');
     await first.close();
@@ -64,7 +64,7 @@ describe('sqlite store', () => {
     expect(await again.sharedSecret('another')).toBe('s3cret');
     // Join order goes on from where it was.
     const cy = { id: 'u-cy', name: 'Cy' };
-    expect((await again.addMember('p_r', cy))?.members).toEqual([bob, ann, cy]);
+    expect((await again.addMember('p_r', cy, 100))?.members).toEqual([bob, ann, cy]);
   });
 
   it('upgrades a database of schema version 1 in place, keeping its messages, epoch and clientMsgIds', async () => {

@@ -242,7 +242,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await store.append('p_msgs', draft('x'), 1);
         for (const room of ['p_none', 'p_msgs']) {
           expect(await store.readRoom(room)).toBeUndefined();
-          expect(await store.addMember(room, ann)).toBeUndefined();
+          expect(await store.addMember(room, ann, 100)).toBeUndefined();
           expect(await store.removeMember(room, ann.id)).toBeUndefined();
           expect(await store.readRoom(room)).toBeUndefined();
         }
@@ -255,24 +255,40 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('adds members in joining order, each once; adding one again only updates their name', async () => {
         const store = await make();
         await store.createRoom('p_r', 't', ann);
-        expect(await store.addMember('p_r', bob)).toEqual(record('p_r', 't', ann, [ann, bob]));
-        expect(await store.addMember('p_r', cy)).toEqual(record('p_r', 't', ann, [ann, bob, cy]));
-        expect(await store.addMember('p_r', bob)).toEqual(record('p_r', 't', ann, [ann, bob, cy]));
+        expect(await store.addMember('p_r', bob, 100)).toEqual(record('p_r', 't', ann, [ann, bob]));
+        expect(await store.addMember('p_r', cy, 100)).toEqual(record('p_r', 't', ann, [ann, bob, cy]));
+        expect(await store.addMember('p_r', bob, 100)).toEqual(record('p_r', 't', ann, [ann, bob, cy]));
         const bobby = { id: bob.id, name: 'Bobby' };
-        expect(await store.addMember('p_r', bobby)).toEqual(record('p_r', 't', ann, [ann, bobby, cy]));
+        expect(await store.addMember('p_r', bobby, 100)).toEqual(record('p_r', 't', ann, [ann, bobby, cy]));
         const annie = { id: ann.id, name: 'Annie' };
-        expect(await store.addMember('p_r', annie)).toEqual(record('p_r', 't', annie, [annie, bobby, cy]));
+        expect(await store.addMember('p_r', annie, 100)).toEqual(record('p_r', 't', annie, [annie, bobby, cy]));
         expect(await store.readRoom('p_r')).toEqual(record('p_r', 't', annie, [annie, bobby, cy]));
+      });
+
+      it('never takes a room past maxMembers, even with adds racing, and still renames a member of a full room', async () => {
+        const store = await make();
+        await store.createRoom('p_full', 't', ann);
+        const racing = Array.from({ length: 30 }, (_, i) => store.addMember('p_full', { id: `u${i}`, name: `U${i}` }, 10));
+        const results = await Promise.all(racing);
+        const final = await store.readRoom('p_full');
+        expect(final!.members).toHaveLength(10);
+        // Each call answers the record as it left it: with the user when added, without when the room was full.
+        const added = results.filter((r, i) => r!.members.some((m) => m.id === `u${i}`)).length;
+        expect(added).toBe(9);
+        expect((await store.addMember('p_full', { id: 'late', name: 'Late' }, 10))!.members.map((m) => m.id)).not.toContain('late');
+        const renamed = await store.addMember('p_full', { id: ann.id, name: 'Annie' }, 10);
+        expect(renamed!.members[0]).toEqual({ id: ann.id, name: 'Annie' });
+        expect(await store.roomsOf('late')).toEqual([]);
       });
 
       it('removes members: a non-member is a no-op, the owner passes the room to the earliest joined, the last one leaves an empty record', async () => {
         const store = await make();
         await store.createRoom('p_r', 't', ann);
-        await store.addMember('p_r', bob);
-        await store.addMember('p_r', cy);
+        await store.addMember('p_r', bob, 100);
+        await store.addMember('p_r', cy, 100);
         expect(await store.removeMember('p_r', 'u-stranger')).toEqual(record('p_r', 't', ann, [ann, bob, cy]));
         expect(await store.removeMember('p_r', ann.id)).toEqual(record('p_r', 't', bob, [bob, cy]));
-        expect(await store.addMember('p_r', ann)).toEqual(record('p_r', 't', bob, [bob, cy, ann]));
+        expect(await store.addMember('p_r', ann, 100)).toEqual(record('p_r', 't', bob, [bob, cy, ann]));
         expect(await store.removeMember('p_r', cy.id)).toEqual(record('p_r', 't', bob, [bob, ann]));
         expect(await store.removeMember('p_r', bob.id)).toEqual(record('p_r', 't', ann, [ann]));
         expect(await store.removeMember('p_r', ann.id)).toEqual(record('p_r', 't', ann, []));
@@ -280,7 +296,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect(await store.removeMember('p_r', ann.id)).toEqual(record('p_r', 't', ann, []));
         expect(await store.createRoom('p_r', 't', bob)).toBeUndefined();
         // Whoever joins a room left empty owns it: the owner is always a member while there is one.
-        expect(await store.addMember('p_r', cy)).toEqual(record('p_r', 't', cy, [cy]));
+        expect(await store.addMember('p_r', cy, 100)).toEqual(record('p_r', 't', cy, [cy]));
       });
 
       it('opens a direct room once, then makes both members again, leaving the names of members as they are', async () => {
@@ -301,8 +317,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await store.createRoom('p_c', 'C', ann);
         await store.createRoom('p_a', 'A', bob);
         await store.createRoom('p_b', 'B', cy);
-        await store.addMember('p_a', ann);
-        await store.addMember('p_b', ann);
+        await store.addMember('p_a', ann, 100);
+        await store.addMember('p_b', ann, 100);
         await store.openDirect('dm_x', cy, ann);
         expect((await store.roomsOf(ann.id)).map((r) => r.room)).toEqual(['dm_x', 'p_a', 'p_b', 'p_c']);
         expect(await store.roomsOf(ann.id)).toEqual(await Promise.all(['dm_x', 'p_a', 'p_b', 'p_c'].map((room) => store.readRoom(room))));
@@ -325,8 +341,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
           await change();
           await expect.poll(() => signals).toBeGreaterThan(before);
         };
-        await expectSignal(() => store.addMember('p_r', bob));
-        await expectSignal(() => store.addMember('p_r', { id: bob.id, name: 'Bobby' }));
+        await expectSignal(() => store.addMember('p_r', bob, 100));
+        await expectSignal(() => store.addMember('p_r', { id: bob.id, name: 'Bobby' }, 100));
         await expectSignal(() => store.removeMember('p_r', bob.id));
         await expectSignal(() => store.removeMember('dm_ab', bob.id));
         await expectSignal(() => store.openDirect('dm_ab', ann, bob));

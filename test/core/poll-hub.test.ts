@@ -79,8 +79,8 @@ class ProbeStore implements Store {
     return this.inner.readRoom(room);
   }
 
-  addMember(room: string, user: User) {
-    return this.inner.addMember(room, user);
+  addMember(room: string, user: User, maxMembers: number) {
+    return this.inner.addMember(room, user, maxMembers);
   }
 
   removeMember(room: string, userId: string) {
@@ -409,7 +409,7 @@ describe.each([
   it('ends with not_found when the user is removed, while another member\'s poll stays parked and gets the next message', async () => {
     const store = new ProbeStore(100, { now });
     await store.createRoom('p_r', '', ann);
-    await store.addMember('p_r', bob);
+    await store.addMember('p_r', bob, 10);
     const { hub, poll } = setup(store);
     const bobs = poll({ room: 'p_r', member: 'bob' });
     const anns = poll({ room: 'p_r', member: 'ann' });

@@ -275,17 +275,44 @@ describe('429 when posting too fast', () => {
   });
 
   it('counts per user when signed in: two users behind one address each get their own budget', async () => {
-    const r = newRoom();
-    const [ann, bob] = [await signIn(limited.baseUrl, 'Ann'), await signIn(limited.baseUrl, 'Bob')];
-    for (const { token } of [ann, ann, bob, bob]) {
-      expect((await postAs(limited.baseUrl, `/api/rooms/${r}/messages`, token, { text: 'x' })).status).toBe(201);
+    const other = await startTestServer({ postRate: 1, postBurst: 2 });
+    try {
+      const r = newRoom();
+      // The two sessions take the address's budget; the users' posts have budgets of their own.
+      const [ann, bob] = [await signIn(other.baseUrl, 'Ann'), await signIn(other.baseUrl, 'Bob')];
+      for (const { token } of [ann, ann, bob, bob]) {
+        expect((await postAs(other.baseUrl, `/api/rooms/${r}/messages`, token, { text: 'x' })).status).toBe(201);
+      }
+      expectError(await postAs(other.baseUrl, `/api/rooms/${r}/messages`, ann.token, { text: 'x' }), 429, 'rate_limited');
+      expectError(await postAs(other.baseUrl, `/api/rooms/${r}/messages`, bob.token, { text: 'x' }), 429, 'rate_limited');
+      expect((await roomInfo(other.baseUrl, r)).head).toBe(4);
+    } finally {
+      await other.close();
     }
-    expectError(await postAs(limited.baseUrl, `/api/rooms/${r}/messages`, ann.token, { text: 'x' }), 429, 'rate_limited');
-    expectError(await postAs(limited.baseUrl, `/api/rooms/${r}/messages`, bob.token, { text: 'x' }), 429, 'rate_limited');
-    // A new session from the same address starts afresh: the limit follows the user.
-    const cy = await signIn(limited.baseUrl, 'Cy');
-    expect((await postAs(limited.baseUrl, `/api/rooms/${r}/messages`, cy.token, { text: 'x' })).status).toBe(201);
-    expect((await roomInfo(limited.baseUrl, r)).head).toBe(5);
+  });
+
+  it('counts new guest sessions against the address, so minting users does not multiply the rate', async () => {
+    const other = await startTestServer({ postRate: 1, postBurst: 2 });
+    try {
+      await signIn(other.baseUrl, 'One');
+      await signIn(other.baseUrl, 'Two');
+      expectError(await postAs(other.baseUrl, '/api/sessions', undefined, { name: 'Three' }), 429, 'rate_limited');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('never refuses leaving a room for the rate', async () => {
+    const other = await startTestServer({ postRate: 1, postBurst: 3 });
+    try {
+      const ann = await signIn(other.baseUrl, 'Ann');
+      const { room } = (await postAs<{ room: string }>(other.baseUrl, '/api/rooms', ann.token, {})).body;
+      for (const text of ['x', 'y']) expect((await postAs(other.baseUrl, `/api/rooms/${room}/messages`, ann.token, { text })).status).toBe(201);
+      expectError(await postAs(other.baseUrl, `/api/rooms/${room}/messages`, ann.token, { text: 'z' }), 429, 'rate_limited');
+      expect((await postAs(other.baseUrl, `/api/rooms/${room}/leave`, ann.token)).status).toBe(200);
+    } finally {
+      await other.close();
+    }
   });
 });
 

@@ -17,6 +17,7 @@ import {
   newRoom,
   parkedPolls,
   postAs,
+  rawRequest,
   request,
   roomInfo,
   signIn,
@@ -91,6 +92,17 @@ describe('guest sessions', () => {
     expect(res.body.user).toEqual(session.user);
     const posted = await postAs<PostBody>(base, `/api/rooms/${newRoom()}/messages`, res.body.token, { text: 'hi' });
     expect(posted.body.message.authorId).toBe(session.user.id);
+  });
+
+  it('refresh only guest sessions: a token the application minted is 403 forbidden there', async () => {
+    const appToken = await new SignJWT({ name: 'app user', rooms: ['p_teamRoom'] })
+      .setProtectedHeader({ alg: 'RS256' })
+      .setSubject('app-9')
+      .setExpirationTime('1m')
+      .sign(rsa.privateKey);
+    expectError(await postAs(base, '/api/sessions/refresh', appToken), 403, 'forbidden');
+    const shared = await ownToken({ sub: 'app-10', name: 'Shared secret', exp: inAnHour() });
+    expectError(await postAs(base, '/api/sessions/refresh', shared), 403, 'forbidden');
   });
 
   it('refresh needs a token', async () => {
@@ -269,9 +281,24 @@ describe('bad tokens', () => {
     expect(list.body.rooms).toEqual([]);
   });
 
-  it('a malformed Authorization header is 401 invalid_token', async () => {
-    const res = await request(base, `/api/rooms/${newRoom()}/messages`, { headers: { Authorization: 'Bearer two words' } });
+  it.each(['Bearer two words', 'Bearer\tabc.def.ghi', 'bearer', '  Bearer   '])('a malformed Bearer header %j is 401 invalid_token, never no token', async (header) => {
+    const res = await request(base, `/api/rooms/${newRoom()}/messages`, { headers: { Authorization: header } });
     expectError(res, 401, 'invalid_token');
+  });
+
+  it('an Authorization header given twice is 400 bad_request, whichever comes first', async () => {
+    const { token } = await signIn(base, 'Twice');
+    const room = newRoom();
+    for (const second of [`Bearer ${token}`, 'Bearer expired.or.bad', 'Basic YTpi']) {
+      const { req, response } = rawRequest(base, `/api/rooms/${room}/messages`, { method: 'POST', setHost: true });
+      req.setHeader('Content-Type', 'application/json');
+      req.setHeader('Authorization', [`Bearer ${token}`, second]);
+      req.end(JSON.stringify({ text: 'x' }));
+      const res = await response;
+      expect(res.status, res.body).toBe(400);
+      expect(JSON.parse(res.body).error.code).toBe('bad_request');
+    }
+    expect((await roomInfo(base, room)).head).toBe(0);
   });
 
   it('an expired token is refused even after it was verified and cached while valid', async () => {

@@ -180,6 +180,40 @@ describe('a private room', () => {
     expect(members.body.members).toEqual([ann.user]);
   });
 
+  it('lets no one rename another member by adding them again', async () => {
+    const ann = await signIn(server.base, 'Ann');
+    const bob = await signIn(server.base, 'Bob');
+    const { room } = await create(ann.token);
+    await add(ann.token, room, bob.user);
+    const renamed = await postAs<Record>(server.base, `/api/rooms/${room}/members`, bob.token, { userId: ann.user.id, name: 'Fool' });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body.owner).toEqual(ann.user);
+    expect(renamed.body.members).toEqual([ann.user, bob.user]);
+  });
+
+  it('lists the caller\'s rooms without their members, but for a direct message\'s two', async () => {
+    const ann = await signIn(server.base, 'Ann');
+    const bob = await signIn(server.base, 'Bob');
+    const { room } = await create(ann.token, 'Listed');
+    await add(ann.token, room, bob.user);
+    const dm = (await postAs<Record>(server.base, '/api/dms', ann.token, { userId: bob.user.id, name: 'Bob' })).body.room;
+    const list = await getAs<{ rooms: unknown[] }>(server.base, '/api/rooms', ann.token);
+    expect(list.body.rooms).toEqual(
+      [
+        { room, title: 'Listed', owner: ann.user, memberCount: 2 },
+        { room: dm, title: '', owner: ann.user, memberCount: 2, members: [ann.user, bob.user] },
+      ].sort((x, y) => (x.room < y.room ? -1 : 1)),
+    );
+  });
+
+  it('treats the bare names p_ and dm_ as private rooms no one is a member of', async () => {
+    const ann = await signIn(server.base, 'Ann');
+    for (const room of ['p_', 'dm_']) {
+      expectError(await postAs(server.base, `/api/rooms/${room}/messages`, ann.token, { text: 'mine?' }), 404, 'not_found');
+      expectError(await getAs(server.base, `/api/rooms/${room}/messages`, undefined), 404, 'not_found');
+    }
+  });
+
   it('refuses a title too long with 400', async () => {
     const ann = await signIn(server.base, 'Ann');
     expectError(await postAs(server.base, '/api/rooms', ann.token, { title: 'x'.repeat(101) }), 400, 'invalid_body');
@@ -229,6 +263,7 @@ describe('direct messages', () => {
     const list = await getAs<{ rooms: Record[] }>(server.base, '/api/rooms', cy.token);
     expect(list.body.rooms).toEqual([]);
     expectError(await add(ann.token, room, cy.user), 403, 'forbidden');
+    expectError(await postAs(server.base, `/api/rooms/${room}/members/remove`, ann.token, { userId: bob.user.id }), 403, 'forbidden');
   });
 
   it('refuses a DM with yourself or with a malformed id', async () => {
