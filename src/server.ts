@@ -65,6 +65,9 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
       (publicKeys ? `, tokens of ${publicKeys.count} application key(s) accepted (${publicKeys.algorithms.join(', ')})` : '') +
       `; tokens signed with ${config.authSecret ? 'AUTH_SECRET' : 'the secret kept in the store'}`,
   );
+  if (publicKeys && config.guestSessions) {
+    log.warn({}, 'guest sessions are on beside application keys: anyone can get a token, and your users can refresh theirs past the expiry you gave (without their rooms claim); set --guest-sessions off if your application mints every token');
+  }
 
   let chat: Chat | undefined;
   const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics });

@@ -74,9 +74,9 @@ export class Tokens {
   }
 
   /**
-   * A guest session's token for `user`, valid for the configured lifetime.
-   * Its private claim `guest` marks it as this server's, the only kind it
-   * refreshes: an application's tokens end when the application says.
+   * A guest session's token for `user`, valid for the configured lifetime,
+   * with no `rooms` claim. Its private claim `guest` tells it from tokens an
+   * application minted with the same secret.
    */
   async issue(user: User): Promise<Session> {
     const expiresAt = Math.floor((this.now() + this.options.lifetimeMs) / 1000) * 1000;

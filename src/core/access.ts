@@ -9,6 +9,6 @@ export interface Caller extends User {
   rooms: ReadonlySet<string> | undefined;
   /** When the token expires, in ms since the Unix epoch. */
   expiresAt: number;
-  /** The token is a guest session's, issued by this server (and so refreshed by it). */
+  /** The token is a guest session's, issued by this server (POST /api/sessions or refresh). */
   guest: boolean;
 }

@@ -25,8 +25,10 @@ function guestsOff(): ChatError {
 
 /**
  * `POST /api/sessions` (a guest session: a new user id and a token for the
- * name given) and `POST /api/sessions/refresh` (a new token for a guest
- * session's caller, same id and name), as protocol "Identity" says. New
+ * name given) and `POST /api/sessions/refresh` (a new token for the caller,
+ * same id and name), as protocol "Identity" says. A refreshed token is a
+ * guest session's: it carries no `rooms` claim, so what an application
+ * granted ends when the application's token does. New
  * sessions count against the posting limit of the client's address, so that
  * minting users does not multiply anyone's posting rate without bound.
  */
@@ -53,7 +55,6 @@ export function identityRoutes(router: Router, { tokens, guestSessions, bodyLimi
       const caller = await callerOf(tokens, req, await readOptionalBody(req, res, bodyLimit));
       if (!guestSessions) throw guestsOff();
       if (!caller) throw new ChatError('unauthenticated', 'send the token to refresh (Authorization: Bearer)');
-      if (!caller.guest) throw new ChatError('forbidden', 'only guest sessions are refreshed here; ask the application that gave you this token for a new one');
       sendJson(res, 201, await tokens.issue(caller));
     })
     .all(methodNotAllowed('POST'));
