@@ -4,52 +4,27 @@
 // on a phone, own messages, cache busting, answers that come too soon, and
 // messages from before accounts (no author id). Private rooms, direct messages and
 // the session's lifetime are in private-rooms-browser.test.ts.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { launchChromium } from './helpers/browser.js';
+import { describe, expect, it } from 'vitest';
+import { type Page } from 'playwright-core';
+import { useBrowserChat } from './helpers/browser.js';
 import { startTestServer } from './helpers/server.js';
 
 // Generous, because a loaded machine can be slow; every wait ends as soon as its condition holds.
 const WAIT = { timeout: 20_000 };
 const TEST_TIMEOUT = 60_000;
 
-let srv: Awaited<ReturnType<typeof startTestServer>> | undefined;
-let browser: Browser | undefined;
-
-beforeAll(async () => {
-  srv = await startTestServer({ anonymousPosts: false });
-  browser = await launchChromium();
-}, TEST_TIMEOUT);
-
-afterAll(async () => {
-  await browser?.close();
-  await srv?.close();
-});
-
-// Closed after each test, so pages left polling do not slow down the next one.
-const contexts: BrowserContext[] = [];
-// Uncaught errors in any page: none is expected.
-const pageErrors: string[] = [];
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((context) => context.close()));
-  expect(pageErrors.splice(0)).toEqual([]);
-});
+const chat = useBrowserChat({ anonymousPosts: false }, TEST_TIMEOUT);
 
 let roomCounter = 0;
 const newRoom = () => `browser-${process.pid}-${Date.now()}-${++roomCounter}`;
 
 /** A page in a fresh browser profile (own localStorage and sessionStorage), not loaded yet. */
-async function newPage(viewport = { width: 900, height: 700 }): Promise<Page> {
-  const context = await browser!.newContext({ viewport });
-  contexts.push(context);
-  context.on('weberror', (err) => void pageErrors.push(String(err.error())));
-  return context.newPage();
-}
+const newPage = (viewport?: { width: number; height: number }): Promise<Page> => chat.newPage(viewport);
 
 /** A fresh browser profile that has joined `room` as `name`. */
 async function openChat(name: string, room: string, page?: Page): Promise<Page> {
   page ??= await newPage();
-  await page.goto(`${srv!.baseUrl}/`);
+  await page.goto(`${chat.server().baseUrl}/`);
   await page.locator('#name').fill(name);
   await page.locator('#room').fill(room);
   await page.locator('#join-form [type="submit"]').click();
@@ -74,7 +49,7 @@ async function tokenFor(baseUrl: string, name: string): Promise<string> {
 }
 
 /** Posts through the server's API, as another client would: signed in, or (`token` null) anonymously as in v1. */
-async function post(room: string, text: string, { baseUrl = srv!.baseUrl, author = 'zed', token }: { baseUrl?: string; author?: string; token?: string | null } = {}): Promise<void> {
+async function post(room: string, text: string, { baseUrl = chat.server().baseUrl, author = 'zed', token }: { baseUrl?: string; author?: string; token?: string | null } = {}): Promise<void> {
   token = token === undefined ? await tokenFor(baseUrl, author) : token;
   const res = await fetch(`${baseUrl}/api/rooms/${room}/messages`, {
     method: 'POST',
@@ -158,7 +133,7 @@ describe('chat page', () => {
 
   it('explains an invalid room name next to the field', async () => {
     const page = await newPage();
-    await page.goto(`${srv!.baseUrl}/`);
+    await page.goto(`${chat.server().baseUrl}/`);
     await page.locator('#name').fill('carol');
     await page.locator('#room').fill('no spaces!');
     await page.locator('#join-form [type="submit"]').click();
@@ -248,7 +223,7 @@ describe('chat page', () => {
   it('asks for a name before joining a room named in the link', async () => {
     const room = newRoom();
     const page = await newPage();
-    await page.goto(`${srv!.baseUrl}/#${room}`);
+    await page.goto(`${chat.server().baseUrl}/#${room}`);
     await page.locator('#join-hint', { hasText: `Choose a name to join #${room}` }).waitFor(WAIT);
     expect(await page.evaluate('document.activeElement?.id')).toBe('name');
     expect(await page.locator('#room').inputValue()).toBe(room);
@@ -286,7 +261,7 @@ describe('chat page', () => {
 
     // Another tab of the first browser is the same user (the session is shared): the same message is its own too.
     const third = await first.context().newPage();
-    await third.goto(`${srv!.baseUrl}/#${room}`);
+    await third.goto(`${chat.server().baseUrl}/#${room}`);
     await shown(third, 'from the second tab');
     expect(await mine(third)).toEqual(['from the first tab']);
     expect(await third.locator('#my-id').textContent()).toBe(await first.locator('#my-id').textContent());
@@ -341,7 +316,7 @@ describe('chat page', () => {
       await expect.poll(() => own.getAttribute('class'), WAIT).toContain('mine');
       expect(await own.locator('button').count()).toBe(0); // no direct message with oneself
     } finally {
-      await Promise.all(contexts.splice(0).map((context) => context.close()));
+      await chat.closePages();
       await v1.close();
     }
   }, TEST_TIMEOUT);
@@ -380,7 +355,7 @@ describe('chat page', () => {
   it('slows down when answers come back at once with nothing new, and recovers', async () => {
     const room = newRoom();
     const page = await openChat('ann', room);
-    const info = (await (await fetch(`${srv!.baseUrl}/api/rooms/${room}`)).json()) as { epoch: string };
+    const info = (await (await fetch(`${chat.server().baseUrl}/api/rooms/${room}`)).json()) as { epoch: string };
 
     // A cache that ignores no-store and query strings: every poll answered at once, empty.
     let polls = 0;

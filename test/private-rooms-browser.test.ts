@@ -5,9 +5,9 @@
 // session refreshed and replaced once expired, and screenshots of the layout
 // (/tmp/shots) on a desktop and a phone.
 import { mkdirSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { launchChromium } from './helpers/browser.js';
+import { describe, expect, it } from 'vitest';
+import { type Page } from 'playwright-core';
+import { useBrowserChat } from './helpers/browser.js';
 import { startTestServer } from './helpers/server.js';
 
 // Generous, because a loaded machine can be slow; every wait ends as soon as its condition holds.
@@ -17,39 +17,16 @@ const DESKTOP = { width: 900, height: 700 };
 const PHONE = { width: 390, height: 800 };
 const SHOTS = '/tmp/shots';
 
-let srv: Awaited<ReturnType<typeof startTestServer>> | undefined;
-let browser: Browser | undefined;
-
-beforeAll(async () => {
-  srv = await startTestServer({ anonymousPosts: false });
-  browser = await launchChromium();
-}, TEST_TIMEOUT);
-
-afterAll(async () => {
-  await browser?.close();
-  await srv?.close();
-});
-
-const contexts: BrowserContext[] = [];
-const pageErrors: string[] = [];
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((context) => context.close()));
-  expect(pageErrors.splice(0)).toEqual([]);
-});
+const chat = useBrowserChat({ anonymousPosts: false }, TEST_TIMEOUT);
 
 let roomCounter = 0;
 const newRoom = () => `room-${process.pid}-${Date.now()}-${++roomCounter}`;
 
 /** A page in a fresh browser profile (its own localStorage: its own guest), not loaded yet. */
-async function newPage(viewport = DESKTOP): Promise<Page> {
-  const context = await browser!.newContext({ viewport });
-  contexts.push(context);
-  context.on('weberror', (err) => void pageErrors.push(String(err.error())));
-  return context.newPage();
-}
+const newPage = (viewport = DESKTOP): Promise<Page> => chat.newPage(viewport);
 
 /** A fresh browser profile signed in as `name`, following the public room `room`. */
-async function openChat(name: string, room: string, { page, baseUrl = srv!.baseUrl }: { page?: Page; baseUrl?: string } = {}): Promise<Page> {
+async function openChat(name: string, room: string, { page, baseUrl = chat.server().baseUrl }: { page?: Page; baseUrl?: string } = {}): Promise<Page> {
   page ??= await newPage();
   await page.goto(`${baseUrl}/`);
   await page.locator('#name').fill(name);
@@ -144,7 +121,7 @@ describe('direct messages', () => {
     expect(polls.length).toBe(asked);
     // Opened from the link in a new tab, the same.
     const again = await carol.context().newPage();
-    await again.goto(`${srv!.baseUrl}/#${dm}`);
+    await again.goto(`${chat.server().baseUrl}/#${dm}`);
     await waitGone(again);
     expect(await listed(again)).not.toContain(`#${dm}`);
   }, TEST_TIMEOUT);
@@ -225,7 +202,7 @@ describe('private rooms', () => {
     await olga.context().grantPermissions(['clipboard-read', 'clipboard-write']);
     await olga.locator('#copy-link').click();
     await olga.locator('#copy-link', { hasText: 'Copied' }).waitFor(WAIT);
-    expect(await olga.evaluate<string>('navigator.clipboard.readText()')).toBe(`${srv!.baseUrl}/#${room}`);
+    expect(await olga.evaluate<string>('navigator.clipboard.readText()')).toBe(`${chat.server().baseUrl}/#${room}`);
 
     // After a reload gus has it in his list, and in it.
     await gus.reload();
@@ -300,7 +277,7 @@ describe('the guest session', () => {
       expect(after).not.toBe(before.user.id);
       expect(await later.locator('#notice-text').textContent()).toContain(after);
     } finally {
-      await Promise.all(contexts.splice(0).map((context) => context.close()));
+      await chat.closePages();
       await short.close();
     }
   }, TEST_TIMEOUT);
@@ -365,7 +342,7 @@ describe('layout', () => {
     await noOverflow(carol, PHONE.width);
     // And a first visit on a desktop: no name yet.
     const fresh = await newPage();
-    await fresh.goto(`${srv!.baseUrl}/`);
+    await fresh.goto(`${chat.server().baseUrl}/`);
     await fresh.screenshot({ path: `${SHOTS}/desktop-first-visit.png` });
   }, TEST_TIMEOUT);
 });
