@@ -92,6 +92,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     corsOrigins: config.corsOrigins,
     tokens,
     guestSessions: config.guestSessions,
+    syncMaxRooms: config.syncMaxRooms,
     postLimiter: config.postRate > 0 ? postLimiter(rate, shared) : undefined,
     metrics,
     trustProxy: config.trustProxy,

@@ -20,6 +20,7 @@ export interface PollBody {
  */
 export class PollAnswer {
   private encoded?: Buffer;
+  private encodedInSync?: Buffer;
 
   constructor(
     readonly body: PollBody,
@@ -29,7 +30,18 @@ export class PollAnswer {
   get bytes(): Buffer {
     return (this.encoded ??= Buffer.from(JSON.stringify(this.body)));
   }
+
+  /**
+   * The answer as one room of a sync answer, without `room` (protocol "One
+   * poll for many rooms"): the same bytes with the leading `"room"` field cut
+   * out, not a second serialization.
+   */
+  get bytesInSync(): Buffer {
+    return (this.encodedInSync ??= Buffer.concat([OPEN_BRACE, this.bytes.subarray(Buffer.byteLength(`{"room":${JSON.stringify(this.body.room)},`))]));
+  }
 }
+
+const OPEN_BRACE = Buffer.from('{');
 
 /**
  * Every body has the same fields in the same order, so that the code handling

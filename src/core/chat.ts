@@ -4,6 +4,8 @@ import { ChatError } from './errors.js';
 import { PollHub, type Deliver, type HubObserver, type Poll, type PollRequest } from './poll-hub.js';
 import { PrivateRooms, roomNotFound } from './rooms.js';
 import { StoreUnavailableError, type Store } from './store.js';
+import { SyncClients, type SyncClient } from './sync-clients.js';
+import type { SyncResult, SyncRoom } from './sync.js';
 import type { AppendResult, RoomState } from './types.js';
 import { checkDraft, checkRoom, isPrivateRoom } from './validate.js';
 
@@ -52,6 +54,7 @@ export class Chat {
   private readonly hub: PollHub;
   /** Private rooms and direct messages: records and who may change them. */
   readonly rooms: PrivateRooms;
+  private readonly syncClients = new SyncClients();
   private closing = false;
   private readonly now: () => number;
   /** The last append the store refused, until one succeeds or it is FAILED_APPEND_MS old. */
@@ -148,6 +151,32 @@ export class Chat {
         : beforeAnswer(room, slice);
     this.options.observer?.answered(answer.outcome, 1);
     return answer;
+  }
+
+  /**
+   * Starts a sync, a long poll on several rooms (protocol "One poll for many
+   * rooms"); see PollHub.pollRooms. Access is judged per room: a private
+   * room the caller may not read is answered not_found, alone. With a
+   * `client`, a new sync of the same client and user ends the one held
+   * (delivered 'superseded'), and one with a `seq` below the latest seen is
+   * delivered 'superseded' at once.
+   */
+  sync(
+    request: { rooms: readonly Omit<SyncRoom, 'member' | 'denied'>[]; limit: number; timeoutMs: number },
+    caller: Caller | undefined,
+    client: SyncClient | undefined,
+    deliver: (result: SyncResult | 'superseded' | Error) => void,
+  ): Poll {
+    this.assertOpen();
+    this.checkSignedIn(caller);
+    const rooms = request.rooms.map((cursor): SyncRoom => {
+      checkRoom(cursor.room);
+      if (!isPrivateRoom(cursor.room) || caller?.rooms?.has(cursor.room)) return cursor;
+      return caller ? { ...cursor, member: caller.id } : { ...cursor, denied: true };
+    });
+    return this.syncClients.start(client && { ...client, user: caller?.id }, deliver, (end) =>
+      this.hub.pollRooms({ rooms, limit: request.limit, timeoutMs: request.timeoutMs }, end),
+    );
   }
 
   /**

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'guest_sessions_disabled'
   | 'not_found'
   | 'room_exists'
+  | 'too_many_rooms'
   | 'method_not_allowed'
   | 'request_timeout'
   | 'body_too_large'

@@ -1,4 +1,5 @@
 import { afterAnswer, tailAnswer, timeoutAnswer, type Outcome, type PollAnswer } from './answer.js';
+import type { DeliverSync, SyncRequest, SyncResult, SyncRoom } from './sync.js';
 import { ChatError } from './errors.js';
 import { isMember, roomNotFound } from './rooms.js';
 import type { Store } from './store.js';
@@ -103,6 +104,21 @@ interface Waiter extends Poll {
   epoch: string;
   /** PollRequest.member, once checked. */
   member: string | undefined;
+  /** One room of a sync: its sync holds the capacity, the count of parked polls and the timer. */
+  part: boolean;
+}
+
+/** A sync (a poll on several rooms) in the hub: a part parked in each room with a cursor, answered once. */
+interface Sync extends Poll {
+  readonly deliver: DeliverSync;
+  readonly parts: Waiter[];
+  /** What the rooms have to report so far. */
+  readonly found: SyncResult;
+  /** Until every room has been read once: answers are collected, not sent. */
+  starting: boolean;
+  parked: boolean;
+  done: boolean;
+  timer: NodeJS.Timeout | undefined;
 }
 
 /** A room with polls in flight; exists only while it has some. */
@@ -187,6 +203,78 @@ export class PollHub {
   }
 
   /**
+   * Starts a sync: a poll on several rooms (protocol "One poll for many
+   * rooms"), answered once, as soon as any room has something to report
+   * (SyncResult), or with nothing when `timeoutMs` passes. A room without a
+   * cursor is a join, always reported; a room `denied` is reported as
+   * not_found. Each room with a cursor is a part parked there like a poll,
+   * woken by the room's change signal like every poll of the room; the sync
+   * counts as one poll against the capacity and in `parked`. Throws
+   * `over_capacity` or `shutting_down` synchronously.
+   */
+  pollRooms(request: SyncRequest, deliver: DeliverSync): Poll {
+    if (this.closing) throw new ChatError('shutting_down', 'server is shutting down', this.options.retryAfter);
+    if (this.active >= this.options.capacity) {
+      throw new ChatError('over_capacity', 'too many polls in progress; retry later', this.options.retryAfter);
+    }
+    this.active++;
+    const sync: Sync = { deliver, parts: [], found: new Map(), starting: true, parked: false, done: false, timer: undefined, cancel: () => this.endSync(sync) };
+    this.startSync(sync, request).catch((err: unknown) => this.endSync(sync, err instanceof Error ? err : new Error(String(err))));
+    return sync;
+  }
+
+  private async startSync(sync: Sync, request: SyncRequest): Promise<void> {
+    await Promise.all(request.rooms.map((cursor) => this.startPart(sync, cursor, request.limit)));
+    if (sync.done) return;
+    sync.starting = false;
+    if (sync.found.size > 0 || request.timeoutMs === 0 || this.closing) return this.endSync(sync, sync.found);
+    sync.parked = true;
+    this.parkedCount++;
+    sync.timer = setTimeout(() => this.endSync(sync, sync.found), request.timeoutMs);
+  }
+
+  private async startPart(sync: Sync, cursor: SyncRoom, limit: number): Promise<void> {
+    const { room, after, member } = cursor;
+    if (cursor.denied) {
+      sync.found.set(room, roomNotFound());
+      return;
+    }
+    if (after === undefined) {
+      if (member !== undefined && !isMember(await this.store.readRoom(room), member)) sync.found.set(room, roomNotFound());
+      else sync.found.set(room, tailAnswer(room, await this.store.readTail(room, limit), false));
+      return;
+    }
+    if (sync.done) return;
+    const part = this.waiter(this.acquire(room), (result) => this.partAnswered(sync, room, result), '');
+    part.part = true;
+    sync.parts.push(part);
+    // Parts have no timer of their own (the sync has), so any hold will do that is not 0.
+    await this.start(part, { room, after, epoch: cursor.epoch, limit, timeoutMs: 1, member }).catch((err: unknown) => this.fail(part, err));
+  }
+
+  /** A part's answer: reported at once once the sync is parked, collected while it starts. */
+  private partAnswered(sync: Sync, room: string, result: PollAnswer | Error): void {
+    if (sync.done) return;
+    if (result instanceof ChatError && result.code === 'not_found') sync.found.set(room, result);
+    else if (result instanceof Error) return this.endSync(sync, result);
+    // Only a hub closing answers a part as timed out: the sync ends as if its own timeout fired.
+    else if (result.outcome === 'timeout') return this.endSync(sync, sync.found);
+    else sync.found.set(room, result);
+    if (!sync.starting) this.endSync(sync, sync.found);
+  }
+
+  /** Ends a sync, unparking every part, and delivers `result` when given (none when cancelled). */
+  private endSync(sync: Sync, result?: SyncResult | Error): void {
+    if (sync.done) return;
+    sync.done = true;
+    clearTimeout(sync.timer);
+    if (sync.parked) this.parkedCount--;
+    this.active--;
+    for (const part of sync.parts) this.settle(part);
+    if (result) sync.deliver(result);
+  }
+
+  /**
    * The way of stores that answer at once: the poll is answered, or parked,
    * before this returns, with no promise in between. Undefined sends it the
    * general way (a read that needs I/O, or a reset, which is rare).
@@ -228,7 +316,7 @@ export class PollHub {
 
   /** A poll in the hub, with every field it will ever have, so that all waiters share one object shape. */
   private waiter(entry: RoomEntry, deliver: Deliver, epoch: string): Waiter {
-    const waiter: Waiter = { entry, deliver, done: false, group: undefined, timer: undefined, epoch, member: undefined, cancel: () => this.settle(waiter) };
+    const waiter: Waiter = { entry, deliver, done: false, group: undefined, timer: undefined, epoch, member: undefined, part: false, cancel: () => this.settle(waiter) };
     return waiter;
   }
 
@@ -281,6 +369,7 @@ export class PollHub {
     group.waiters.add(waiter);
     waiter.group = group;
     if (waiter.member !== undefined) waiter.entry.gated.add(waiter);
+    if (waiter.part) return;
     waiter.timer = setTimeout(() => this.expire(waiter), request.timeoutMs);
     this.parkedCount++;
   }
@@ -296,7 +385,7 @@ export class PollHub {
   private settle(waiter: Waiter): boolean {
     if (waiter.done) return false;
     waiter.done = true;
-    this.active--;
+    if (!waiter.part) this.active--;
     const group = waiter.group;
     if (group) {
       clearTimeout(waiter.timer);
@@ -304,7 +393,7 @@ export class PollHub {
       if (group.waiters.size === 0) waiter.entry.groups.delete(group.key);
       waiter.entry.gated.delete(waiter);
       waiter.group = undefined;
-      this.parkedCount--;
+      if (!waiter.part) this.parkedCount--;
     }
     this.release(waiter.entry);
     return true;

@@ -21,6 +21,7 @@ export const STATUS: Record<ErrorCode, number> = {
   guest_sessions_disabled: 403,
   not_found: 404,
   room_exists: 409,
+  too_many_rooms: 400,
   method_not_allowed: 405,
   request_timeout: 408,
   body_too_large: 413,

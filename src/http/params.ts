@@ -18,7 +18,7 @@ export interface PollLimits {
 
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
-const MAX_EPOCH_LENGTH = 128;
+export const MAX_EPOCH_LENGTH = 128;
 
 // Leading zeros are still decimal digits; past 32 of them the value cannot be safe anyway.
 const DIGITS = /^[0-9]{1,32}$/;

@@ -17,6 +17,7 @@ import { pollRoute } from './poll-route.js';
 import type { PostLimiter } from './rate-limit.js';
 import { sendJson } from './respond.js';
 import { roomRoutes, senderKey } from './room-routes.js';
+import { syncRoute } from './sync-route.js';
 
 export const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
 
@@ -31,6 +32,8 @@ export interface ChatRouterOptions extends PollLimits {
   guestSessions: boolean;
   /** Counts posts (and other writes) per user, or per client address when anonymous; undefined for no limit. */
   postLimiter?: PostLimiter;
+  /** Rooms one sync (POST /api/sync) may name. */
+  syncMaxRooms: number;
   /** Serves /metrics from it when given. */
   metrics?: Metrics;
   /** Serves the browser page at the router's root (default true). */
@@ -73,6 +76,7 @@ export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router
 
   identityRoutes(router, { tokens, guestSessions: options.guestSessions, bodyLimit: options.bodyLimit, limiter: postLimiter });
   roomRoutes(router, chat, { tokens, bodyLimit: options.bodyLimit, limiter: postLimiter });
+  syncRoute(router, chat, { ...options, maxRooms: options.syncMaxRooms });
 
   router
     .route('/api/rooms/:room/messages')

@@ -4,6 +4,7 @@ import { ChatError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { CACHED_ANSWERS_PER_ROOM, PollHub, type PollHubOptions, type PollRequest } from '../../src/core/poll-hub.js';
 import type { ChangeListener, Store } from '../../src/core/store.js';
+import type { SyncResult, SyncRoom } from '../../src/core/sync.js';
 import type { Draft, Slice, User } from '../../src/core/types.js';
 
 const draft = (text: string) => ({ author: 'ann', text });
@@ -421,6 +422,84 @@ describe.each([
     await store.append('p_r', { author: 'Ann', authorId: 'ann', text: 'hi' }, 1);
     expect((await anns.answer()).body.messages.map((m) => m.text)).toEqual(['hi']);
     expect(bobs.results).toHaveLength(1);
+    expect(hub.parked).toBe(0);
+  });
+});
+
+describe.each([
+  ['answers later', false],
+  ['answers at once', true],
+])('PollHub, a sync on several rooms, with a store that %s', (_kind, now) => {
+  function syncOf(hub: PollHub, rooms: SyncRoom[], timeoutMs = 60_000) {
+    const results: (SyncResult | Error)[] = [];
+    const handle = hub.pollRooms({ rooms, limit: 100, timeoutMs }, (r) => results.push(r));
+    return { handle, results };
+  }
+  const texts = (result: SyncResult | Error | undefined, room: string) =>
+    ((result as SyncResult).get(room) as PollAnswer).body.messages.map((m) => m.text);
+
+  it('parks on every room, is woken by a message in any, answered once, and leaves every room', async () => {
+    const store = new ProbeStore(100, { now });
+    const hub = new PollHub(store, { capacity: 10, retryAfter: 3 });
+    const s = syncOf(hub, [{ room: 'a', after: 0 }, { room: 'b', after: 0 }, { room: 'c', after: 0 }]);
+    await vi.waitFor(() => expect(store.subscriptions).toBe(3));
+    await settle();
+    expect(hub.parked).toBe(1);
+    await store.append('b', draft('in b'), 1);
+    await vi.waitFor(() => expect(s.results).toHaveLength(1));
+    expect([...(s.results[0] as SyncResult).keys()]).toEqual(['b']);
+    expect(texts(s.results[0], 'b')).toEqual(['in b']);
+    expect(hub.parked).toBe(0);
+    await vi.waitFor(() => expect(store.subscriptions).toBe(0));
+    await store.append('a', draft('in a'), 2);
+    await settle();
+    expect(s.results).toHaveLength(1);
+  });
+
+  it('answers at once with every room that has news, joins included, and a denied room as not_found', async () => {
+    const store = new ProbeStore(100, { now });
+    await store.append('a', draft('old a'), 1);
+    await store.append('b', draft('b1'), 1);
+    const hub = new PollHub(store, { capacity: 10, retryAfter: 3 });
+    const s = syncOf(hub, [{ room: 'a' }, { room: 'b', after: 0 }, { room: 'c', after: 0 }, { room: 'p_x', denied: true }]);
+    await vi.waitFor(() => expect(s.results).toHaveLength(1));
+    const result = s.results[0] as SyncResult;
+    expect([...result.keys()].sort()).toEqual(['a', 'b', 'p_x']);
+    expect(texts(result, 'a')).toEqual(['old a']);
+    expect(texts(result, 'b')).toEqual(['b1']);
+    expect(result.get('p_x')).toMatchObject({ code: 'not_found' });
+    expect(hub.parked).toBe(0);
+    await vi.waitFor(() => expect(store.subscriptions).toBe(0));
+  });
+
+  it('times out with nothing, and a cancelled one leaves nothing behind', async () => {
+    vi.useFakeTimers();
+    const store = new ProbeStore(100, { now });
+    const hub = new PollHub(store, { capacity: 1, retryAfter: 3 });
+    const s = syncOf(hub, [{ room: 'a', after: 0 }, { room: 'b', after: 0 }], 5000);
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    // One sync is one poll against the capacity, however many rooms it has.
+    expect(() => hub.poll({ room: 'z', after: 0, limit: 1, timeoutMs: 1 }, () => {})).toThrow(/too many polls/);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(s.results).toHaveLength(1);
+    expect((s.results[0] as SyncResult).size).toBe(0);
+    const c = syncOf(hub, [{ room: 'a', after: 0 }, { room: 'b', after: 0 }], 5000);
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    c.handle.cancel();
+    expect(hub.parked).toBe(0);
+    await vi.waitFor(() => expect(store.subscriptions).toBe(0));
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(c.results).toEqual([]);
+  });
+
+  it('is answered at shutdown as if its hold ran out', async () => {
+    const store = new ProbeStore(100, { now });
+    const hub = new PollHub(store, { capacity: 10, retryAfter: 3 });
+    const s = syncOf(hub, [{ room: 'a', after: 0 }, { room: 'b', after: 0 }]);
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    hub.close();
+    await vi.waitFor(() => expect(s.results).toHaveLength(1));
+    expect((s.results[0] as SyncResult).size).toBe(0);
     expect(hub.parked).toBe(0);
   });
 });

@@ -23,7 +23,7 @@ beforeAll(async () => {
   app.get('/', (_req, res) => {
     res.type('text/plain').send('outer app');
   });
-  app.use('/chat', createChatRouter(chat, { defaultTimeout: 25, maxTimeout: 60, bodyLimit: 64 * 1024, corsOrigins: [], tokens, guestSessions: true, log: silentLog }));
+  app.use('/chat', createChatRouter(chat, { defaultTimeout: 25, maxTimeout: 60, bodyLimit: 64 * 1024, corsOrigins: [], tokens, guestSessions: true, syncMaxRooms: 100, log: silentLog }));
   server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
