@@ -70,7 +70,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   }
 
   let chat: Chat | undefined;
-  const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics });
+  const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics, syncsHeld: () => chat?.syncsHeld ?? 0 });
   chat = new Chat(store, {
     maxTextLength: config.maxTextLength,
     capacity: config.capacity,

@@ -79,6 +79,11 @@ export class Chat {
     return this.hub.parked;
   }
 
+  /** Syncs currently held (POST /api/sync), counted in `parked` too. */
+  get syncsHeld(): number {
+    return this.hub.syncsHeld;
+  }
+
   get isClosing(): boolean {
     return this.closing;
   }

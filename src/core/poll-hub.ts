@@ -43,6 +43,8 @@ export interface HubObserver {
   answered(outcome: Outcome, count: number): void;
   /** A wake-up signal took `seconds` to turn into answers for a group of polls. */
   woke(seconds: number): void;
+  /** A sync on `rooms` rooms started. */
+  synced(rooms: number): void;
 }
 
 export interface PollHubOptions {
@@ -169,6 +171,7 @@ export class PollHub {
   private readonly rooms = new Map<string, RoomEntry>();
   private active = 0;
   private parkedCount = 0;
+  private parkedSyncs = 0;
   private closing = false;
 
   constructor(
@@ -179,6 +182,11 @@ export class PollHub {
   /** Polls currently held waiting for a message. */
   get parked(): number {
     return this.parkedCount;
+  }
+
+  /** Syncs currently held (counted in `parked` too). */
+  get syncsHeld(): number {
+    return this.parkedSyncs;
   }
 
   /**
@@ -218,6 +226,7 @@ export class PollHub {
       throw new ChatError('over_capacity', 'too many polls in progress; retry later', this.options.retryAfter);
     }
     this.active++;
+    this.options.observer?.synced(request.rooms.length);
     const sync: Sync = { deliver, parts: [], found: new Map(), starting: true, parked: false, done: false, timer: undefined, cancel: () => this.endSync(sync) };
     this.startSync(sync, request).catch((err: unknown) => this.endSync(sync, err instanceof Error ? err : new Error(String(err))));
     return sync;
@@ -230,6 +239,7 @@ export class PollHub {
     if (sync.found.size > 0 || request.timeoutMs === 0 || this.closing) return this.endSync(sync, sync.found);
     sync.parked = true;
     this.parkedCount++;
+    this.parkedSyncs++;
     sync.timer = setTimeout(() => this.endSync(sync, sync.found), request.timeoutMs);
   }
 
@@ -268,7 +278,10 @@ export class PollHub {
     if (sync.done) return;
     sync.done = true;
     clearTimeout(sync.timer);
-    if (sync.parked) this.parkedCount--;
+    if (sync.parked) {
+      this.parkedCount--;
+      this.parkedSyncs--;
+    }
     this.active--;
     for (const part of sync.parts) this.settle(part);
     if (result) sync.deliver(result);

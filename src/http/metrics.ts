@@ -13,9 +13,24 @@ export class Metrics implements ChatObserver {
   private readonly accepted_: Counter;
   private readonly answerCounts: Record<Outcome, number> = { data: 0, timeout: 0, reset: 0, gap: 0 };
   private readonly wakeLatency: Histogram;
+  private readonly syncRooms: Histogram;
 
-  /** `parked` is read at scrape time, so holding a poll costs the metrics nothing. */
-  constructor(parked: () => number, { processMetrics = true } = {}) {
+  /** `parked` and `syncsHeld` are read at scrape time, so holding a poll costs the metrics nothing. */
+  constructor(parked: () => number, { processMetrics = true, syncsHeld = (): number => 0 } = {}) {
+    new Gauge({
+      name: 'chat_syncs_held',
+      help: 'Syncs (POST /api/sync) currently held, each counted once in chat_parked_polls too',
+      registers: [this.registry],
+      collect() {
+        this.set(syncsHeld());
+      },
+    });
+    this.syncRooms = new Histogram({
+      name: 'chat_sync_rooms',
+      help: 'Rooms per sync started',
+      buckets: [1, 2, 5, 10, 20, 50, 100],
+      registers: [this.registry],
+    });
     new Gauge({
       name: 'chat_parked_polls',
       help: 'Polls currently held waiting for a message',
@@ -64,5 +79,9 @@ export class Metrics implements ChatObserver {
 
   woke(seconds: number): void {
     this.wakeLatency.observe(seconds);
+  }
+
+  synced(rooms: number): void {
+    this.syncRooms.observe(rooms);
   }
 }

@@ -162,7 +162,7 @@ describe.each([
 
   it('answers a woken group a slice at a time, so a post landing in between reaches the rest in the same answer', async () => {
     const counted: number[] = [];
-    const observer = { answered: (_outcome: string, count: number) => counted.push(count), woke: () => {} };
+    const observer = { answered: (_outcome: string, count: number) => counted.push(count), woke: () => {}, synced: () => {} };
     const { hub, store } = setup(make(), 100, { wakeSlice: 2, observer });
     const answers: PollAnswer[] = [];
     // When each answer's "wake-up over" callback ran: how many of the group had their answer by then.

@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   expectError,
+  metricsText,
+  metricValue,
   newRoom,
   parkedPolls,
   postAs,
@@ -53,10 +55,15 @@ describe('POST /api/sync', () => {
     const before = await parkedPolls(server.base);
     const held = track(sync({ rooms: Object.fromEntries(rooms.map((r) => [r, { after: 0 }])), timeout: 2 }));
     await waitParked(server.base, before + 1);
+    const metrics = await metricsText(server.base);
+    expect(metricValue(metrics, 'chat_syncs_held')).toBe(1);
+    expect(metricValue(metrics, 'chat_sync_rooms_count')).toBeGreaterThan(0);
+    expect(metricValue(metrics, 'chat_sync_rooms_bucket', 'le="2"')).toBeLessThan(metricValue(metrics, 'chat_sync_rooms_bucket', 'le="5"')!);
     await sendMany(server.base, rooms[1]!, 1);
     const res = await held.promise;
     expect(Object.keys(res.body.rooms)).toEqual([rooms[1]]);
     expect(await parkedPolls(server.base)).toBe(before);
+    expect(metricValue(await metricsText(server.base), 'chat_syncs_held')).toBe(0);
   });
 
   it('answers an empty one when the hold (clamped to the server\'s maximum) runs out, and says the hold it applied', async () => {
