@@ -40,6 +40,8 @@ export interface Config {
   capacity: number;
   /** Rooms one sync may name. */
   syncMaxRooms: number;
+  /** Seconds a user stays online in a room after their last poll of it ended. */
+  onlineWindow: number;
   /** Polls answered at a time when a room's parked polls are woken; 0: all at once. */
   wakeSlice: number;
   /** Seconds an idle keep-alive connection stays open. */
@@ -211,6 +213,7 @@ const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
   { key: 'defaultTimeout', flag: 'poll-timeout', env: 'POLL_TIMEOUT', default: 25, help: 'seconds a poll is held when the client names no timeout (at most --poll-timeout-max)', parse: number(0, 3600, { unit: 'seconds' }) },
   { key: 'maxTimeout', flag: 'poll-timeout-max', env: 'POLL_TIMEOUT_MAX', default: 60, help: 'longest hold in seconds; longer requests are clamped', parse: number(0, 3600, { unit: 'seconds' }) },
   { key: 'capacity', flag: 'poll-capacity', env: 'POLL_CAPACITY', default: 10_000, help: 'polls held at once; past it new polls get 503', parse: number(1, 10_000_000, { integer: true }) },
+  { key: 'onlineWindow', flag: 'online-window', env: 'ONLINE_WINDOW', default: 30, help: 'seconds a signed-in user stays online in a room after their last poll of it ended', parse: number(1, 3600, { unit: 'seconds' }) },
   { key: 'syncMaxRooms', flag: 'sync-max-rooms', env: 'SYNC_MAX_ROOMS', default: 100, help: 'rooms one sync (POST /api/sync) may follow; past it the sync is 400 too_many_rooms', parse: number(1, 10_000, { integer: true }) },
   { key: 'wakeSlice', flag: 'wake-slice', env: 'WAKE_SLICE', default: DEFAULT_WAKE_SLICE, help: 'answer a room\'s woken polls this many at a time, batching posts that arrive meanwhile (0: all at once)', parse: number(0, 10_000_000, { integer: true }) },
   { key: 'store', flag: 'store', env: 'STORE', default: 'sqlite', help: 'where messages live: sqlite (a file, kept across restarts), redis (shared by several instances) or memory (lost on restart)', parse: oneOf(STORE_KINDS) },

@@ -70,7 +70,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   }
 
   let chat: Chat | undefined;
-  const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics, syncsHeld: () => chat?.syncsHeld ?? 0 });
+  const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics, syncsHeld: () => chat?.syncsHeld ?? 0, usersOnline: () => chat?.usersOnline ?? 0 });
   chat = new Chat(store, {
     maxTextLength: config.maxTextLength,
     capacity: config.capacity,
@@ -80,6 +80,8 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     anonymousPosts: config.anonymousPosts,
     requireAuthToRead: config.requireAuthToRead,
     directKey,
+    onlineWindowMs: config.onlineWindow * 1000,
+    onPresenceError: (err) => log.warn({ err }, 'a presence write failed; the next poll of that user writes it again'),
   });
   const rate = { perSecond: config.postRate, burst: config.postBurst };
   // On Redis the counts are shared, so that N instances do not allow N times the rate.

@@ -2,11 +2,12 @@ import type { Caller } from './access.js';
 import { beforeAnswer, tailAnswer, type PollAnswer } from './answer.js';
 import { ChatError } from './errors.js';
 import { PollHub, type Deliver, type HubObserver, type Poll, type PollRequest } from './poll-hub.js';
+import { OnlineTracker, TYPING_MS } from './presence.js';
 import { PrivateRooms, roomNotFound } from './rooms.js';
 import { StoreUnavailableError, type Store } from './store.js';
 import { SyncClients, type SyncClient } from './sync-clients.js';
 import type { SyncResult, SyncRoom } from './sync.js';
-import type { AppendResult, RoomState } from './types.js';
+import type { AppendResult, RoomState, User } from './types.js';
 import { checkDraft, checkRoom, isPrivateRoom } from './validate.js';
 
 export interface ChatOptions {
@@ -27,6 +28,10 @@ export interface ChatOptions {
   requireAuthToRead: boolean;
   /** Keys the names of direct-message rooms (PrivateRooms). */
   directKey: Uint8Array;
+  /** How long a user stays online in a room after their last poll of it ended (protocol "Presence and typing"). */
+  onlineWindowMs: number;
+  /** Where failed presence writes are reported (they are retried by the user's next poll). */
+  onPresenceError?: (err: unknown) => void;
 }
 
 export interface ChatObserver extends HubObserver {
@@ -55,6 +60,7 @@ export class Chat {
   /** Private rooms and direct messages: records and who may change them. */
   readonly rooms: PrivateRooms;
   private readonly syncClients = new SyncClients();
+  private readonly online: OnlineTracker;
   private closing = false;
   private readonly now: () => number;
   /** The last append the store refused, until one succeeds or it is FAILED_APPEND_MS old. */
@@ -64,13 +70,16 @@ export class Chat {
     private readonly store: Store,
     private readonly options: ChatOptions,
   ) {
+    this.now = options.now ?? Date.now;
+    this.online = new OnlineTracker(store, { windowMs: options.onlineWindowMs, onError: options.onPresenceError, now: this.now });
     this.hub = new PollHub(store, {
       capacity: options.capacity,
       retryAfter: options.retryAfter,
       observer: options.observer,
       wakeSlice: options.wakeSlice,
+      online: this.online,
+      now: this.now,
     });
-    this.now = options.now ?? Date.now;
     this.rooms = new PrivateRooms(store, options.directKey);
   }
 
@@ -82,6 +91,11 @@ export class Chat {
   /** Syncs currently held (POST /api/sync), counted in `parked` too. */
   get syncsHeld(): number {
     return this.hub.syncsHeld;
+  }
+
+  /** Signed-in users with a poll held here now or within the online window. */
+  get usersOnline(): number {
+    return this.online.usersOnline;
   }
 
   get isClosing(): boolean {
@@ -107,16 +121,40 @@ export class Chat {
       throw new ChatError('unauthenticated', 'sign in to post: send a token (Authorization: Bearer); POST /api/sessions gives a guest one');
     }
     const draft = checkDraft(body, this.options.maxTextLength, caller);
+    const now = this.now();
+    // A post ends its author's typing; sent first, so that readers get both in one answer.
+    const typingEnded = caller ? this.store.setTyping(room, userOf(caller), 0, now).catch((err: unknown) => this.options.onPresenceError?.(err)) : undefined;
     let result;
     try {
-      result = await this.store.append(room, draft, this.now());
+      result = await this.store.append(room, draft, now);
     } catch (err) {
       if (err instanceof StoreUnavailableError && err.refused) this.failedAppend = { at: performance.now(), error: err };
       throw err;
+    } finally {
+      await typingEnded;
     }
     this.failedAppend = undefined;
     if (!result.duplicate) this.options.observer?.accepted();
     return result;
+  }
+
+  /**
+   * Says that `caller` is typing in `room` (for TYPING_MS unless repeated) or
+   * has stopped, as `body` `{ "typing": true|false }` says (protocol
+   * "Presence and typing"; a form's "true"/"false" too). Needs a signed-in
+   * caller who may read the room: `unauthenticated`, `not_found` for a
+   * private room they may not read, `invalid_body` for another body.
+   */
+  async typing(room: string, body: unknown, caller: Caller | undefined): Promise<void> {
+    this.assertOpen();
+    checkRoom(room);
+    if (!caller) throw new ChatError('unauthenticated', 'sign in to type: send a token (Authorization: Bearer)');
+    const value = (body as { typing?: unknown } | undefined)?.typing;
+    const typing = value === true || value === 'true' ? true : value === false || value === 'false' ? false : undefined;
+    if (typing === undefined) throw new ChatError('invalid_body', 'body must be {"typing": true} or {"typing": false}');
+    await this.admitReader(room, caller);
+    const now = this.now();
+    await this.store.setTyping(room, userOf(caller), typing ? now + TYPING_MS : 0, now);
   }
 
   /**
@@ -180,7 +218,7 @@ export class Chat {
       return caller ? { ...cursor, member: caller.id } : { ...cursor, denied: true };
     });
     return this.syncClients.start(client && { ...client, user: caller?.id }, deliver, (end) =>
-      this.hub.pollRooms({ rooms, limit: request.limit, timeoutMs: request.timeoutMs }, end),
+      this.hub.pollRooms({ rooms, limit: request.limit, timeoutMs: request.timeoutMs, user: caller && userOf(caller) }, end),
     );
   }
 
@@ -194,9 +232,10 @@ export class Chat {
     const { room } = request;
     checkRoom(room);
     this.checkSignedIn(caller);
-    if (!isPrivateRoom(room) || caller?.rooms?.has(room)) return this.hub.poll(request, deliver);
+    const user = caller && userOf(caller);
+    if (!isPrivateRoom(room) || caller?.rooms?.has(room)) return this.hub.poll(user ? { ...request, user } : request, deliver);
     if (!caller) throw roomNotFound();
-    return this.hub.poll({ ...request, member: caller.id }, deliver);
+    return this.hub.poll({ ...request, member: caller.id, user }, deliver);
   }
 
   async info(room: string, caller: Caller | undefined): Promise<{ room: string } & RoomState> {
@@ -224,6 +263,9 @@ export class Chat {
    */
   shutdown(): number {
     this.closing = true;
+    this.online.close();
     return this.hub.close();
   }
 }
+
+const userOf = (caller: Caller): User => ({ id: caller.id, name: caller.name });

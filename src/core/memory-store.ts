@@ -1,8 +1,9 @@
 import { nanoid } from 'nanoid';
 import { Ring } from './ring.js';
+import { MemoryPresence } from './memory-presence.js';
 import { RoomListeners } from './room-listeners.js';
 import type { ChangeListener, Store } from './store.js';
-import type { AppendResult, Draft, Message, RoomRecord, RoomState, Slice, User } from './types.js';
+import type { AppendResult, Draft, Message, PresenceSnapshot, RoomRecord, RoomState, Slice, User } from './types.js';
 
 export interface MemoryStoreOptions {
   /** Messages kept per room; older ones are dropped (and reported as a gap). */
@@ -68,6 +69,7 @@ export class MemoryStore implements Store {
   /** In least-recently-posted-first order, so the first key is the one to forget. */
   private readonly rooms = new Map<string, RoomLog>();
   private readonly listeners = new RoomListeners();
+  private readonly presence = new MemoryPresence((room) => this.listeners.notify(room));
   /** Least recently changed first, so the first key is the one to forget. */
   private readonly privateRooms = new Map<string, PrivateRoom>();
   /** The private rooms each user is a member of, so that roomsOf reads no record it does not return. */
@@ -267,7 +269,20 @@ export class MemoryStore implements Store {
     this.listeners.notify(room);
   }
 
+  async setOnline(room: string, user: User, until: number, now: number): Promise<void> {
+    this.presence.setOnline(room, user, until, now);
+  }
+
+  async setTyping(room: string, user: User, until: number, now: number): Promise<void> {
+    this.presence.setTyping(room, user, until, now);
+  }
+
+  async readPresence(room: string, now: number, limit: number): Promise<PresenceSnapshot> {
+    return this.presence.read(room, now, limit);
+  }
+
   async close(): Promise<void> {
     this.listeners.clear();
+    this.presence.clear();
   }
 }

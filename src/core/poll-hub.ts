@@ -1,8 +1,10 @@
 import { afterAnswer, tailAnswer, timeoutAnswer, type Outcome, type PollAnswer } from './answer.js';
 import type { DeliverSync, SyncRequest, SyncResult, SyncRoom } from './sync.js';
 import { ChatError } from './errors.js';
+import { PRESENCE_LIST_LIMIT, presenceView, type OnlineTracker, type PresenceView } from './presence.js';
 import { isMember, roomNotFound } from './rooms.js';
 import type { Store } from './store.js';
+import type { User } from './types.js';
 
 /** A long poll: wait for messages after `after` in `room`. */
 export interface PollRequest {
@@ -20,6 +22,8 @@ export interface PollRequest {
    * any instance has the poll ended with `not_found` at once.
    */
   member?: string;
+  /** The signed-in caller: online in the room while the poll is held (protocol "Presence and typing"). */
+  user?: User;
 }
 
 /**
@@ -59,6 +63,10 @@ export interface PollHubOptions {
    * See wake().
    */
   wakeSlice?: number;
+  /** Keeps the online entries of the users whose polls are held; without it no one is shown online. */
+  online?: OnlineTracker;
+  /** The clock presence is read at (ms since the epoch). */
+  now?: () => number;
 }
 
 /** Polls answered at a time in a wake-up unless told otherwise: large enough that most groups go out at once. */
@@ -76,6 +84,18 @@ export interface Poll {
  * asks for many different cursors from filling memory with copies.
  */
 export const CACHED_ANSWERS_PER_ROOM = 8;
+
+/**
+ * How long after a sync starts a presence-only change may answer it
+ * (protocol: "The server may hold such presence-only answers up to 1 s").
+ * A sync starts when the client has just been answered, so in a busy room a
+ * client gets at most about one presence-only answer a second, whatever the
+ * rate of changes; a change after a quiet spell goes out at once.
+ */
+export const PRESENCE_FOLD_MS = 1000;
+
+/** The least time between presence reads that an entry's expiry causes, so that expiries one after another fold too. */
+const EXPIRY_READ_MIN_MS = 100;
 
 /** What an answered poll's caller holds: nothing is left to cancel. */
 const ANSWERED: Poll = { cancel() {} };
@@ -106,8 +126,12 @@ interface Waiter extends Poll {
   epoch: string;
   /** PollRequest.member, once checked. */
   member: string | undefined;
-  /** One room of a sync: its sync holds the capacity, the count of parked polls and the timer. */
-  part: boolean;
+  /** The sync this poll is one room of: the sync holds the capacity, the count of parked polls and the timer. */
+  sync: Sync | undefined;
+  /** For a part: the presence state the client sent (see SyncRoom.state); undefined for a plain poll too. */
+  state: string | undefined;
+  /** Ends the user's online hold on the room (OnlineTracker.hold). */
+  release: (() => void) | undefined;
 }
 
 /** A sync (a poll on several rooms) in the hub: a part parked in each room with a cursor, answered once. */
@@ -116,11 +140,14 @@ interface Sync extends Poll {
   readonly parts: Waiter[];
   /** What the rooms have to report so far. */
   readonly found: SyncResult;
+  readonly startedAt: number;
   /** Until every room has been read once: answers are collected, not sent. */
   starting: boolean;
   parked: boolean;
   done: boolean;
   timer: NodeJS.Timeout | undefined;
+  /** Answers a presence-only report once PRESENCE_FOLD_MS has passed since the start. */
+  foldTimer: NodeJS.Timeout | undefined;
 }
 
 /** A room with polls in flight; exists only while it has some. */
@@ -131,6 +158,16 @@ interface RoomEntry {
   users: number;
   /** Parked polls resting on stored membership (PollRequest.member). */
   readonly gated: Set<Waiter>;
+  /** Parked parts of syncs, which watch the room's presence too. */
+  readonly watchers: Set<Waiter>;
+  /** The presence lists as last read, and the signal count when that read started. */
+  presence: PresenceView | undefined;
+  presenceSignals: number;
+  /** A presence read in flight, shared by the parts that start meanwhile, and the signal count when it started. */
+  presenceRead: Promise<PresenceView> | undefined;
+  presenceReadSignals: number;
+  /** Reads the presence again when its earliest entry ends, which no signal announces. */
+  presenceTimer: NodeJS.Timeout | undefined;
   /** Change signals received; a poll compares it across its first read. */
   signals: number;
   /** When the first signal not yet flushed arrived (for the wake-up latency). */
@@ -166,6 +203,12 @@ interface RoomEntry {
  * A poll leaves its group the moment it is answered, times out or is
  * cancelled, taking its timer with it; a room with no polls is forgotten and
  * its change signal stopped.
+ *
+ * Presence and typing are one more thing a room can change: the store
+ * signals a change of the lists like a message, the flush reads them once
+ * for the room (one serialization, PresenceView) and answers every part of a
+ * sync whose state differs; entries that end without a signal (expiry) are
+ * read again when they end.
  */
 export class PollHub {
   private readonly rooms = new Map<string, RoomEntry>();
@@ -174,10 +217,14 @@ export class PollHub {
   private parkedSyncs = 0;
   private closing = false;
 
+  private readonly now: () => number;
+
   constructor(
     private readonly store: Store,
     private readonly options: PollHubOptions,
-  ) {}
+  ) {
+    this.now = options.now ?? Date.now;
+  }
 
   /** Polls currently held waiting for a message. */
   get parked(): number {
@@ -227,13 +274,24 @@ export class PollHub {
     }
     this.active++;
     this.options.observer?.synced(request.rooms.length);
-    const sync: Sync = { deliver, parts: [], found: new Map(), starting: true, parked: false, done: false, timer: undefined, cancel: () => this.endSync(sync) };
+    const sync: Sync = {
+      deliver,
+      parts: [],
+      found: new Map(),
+      startedAt: this.now(),
+      starting: true,
+      parked: false,
+      done: false,
+      timer: undefined,
+      foldTimer: undefined,
+      cancel: () => this.endSync(sync),
+    };
     this.startSync(sync, request).catch((err: unknown) => this.endSync(sync, err instanceof Error ? err : new Error(String(err))));
     return sync;
   }
 
   private async startSync(sync: Sync, request: SyncRequest): Promise<void> {
-    await Promise.all(request.rooms.map((cursor) => this.startPart(sync, cursor, request.limit)));
+    await Promise.all(request.rooms.map((cursor) => this.startPart(sync, cursor, request)));
     if (sync.done) return;
     sync.starting = false;
     if (sync.found.size > 0 || request.timeoutMs === 0 || this.closing) return this.endSync(sync, sync.found);
@@ -243,34 +301,76 @@ export class PollHub {
     sync.timer = setTimeout(() => this.endSync(sync, sync.found), request.timeoutMs);
   }
 
-  private async startPart(sync: Sync, cursor: SyncRoom, limit: number): Promise<void> {
-    const { room, after, member } = cursor;
+  private async startPart(sync: Sync, cursor: SyncRoom, request: SyncRequest): Promise<void> {
+    const { room, after, member, state } = cursor;
     if (cursor.denied) {
-      sync.found.set(room, roomNotFound());
+      sync.found.set(room, { answer: roomNotFound(), presence: undefined });
       return;
     }
-    if (after === undefined) {
-      if (member !== undefined && !isMember(await this.store.readRoom(room), member)) sync.found.set(room, roomNotFound());
-      else sync.found.set(room, tailAnswer(room, await this.store.readTail(room, limit), false));
-      return;
-    }
+    if (after === undefined) return this.joinPart(sync, cursor, request);
     if (sync.done) return;
-    const part = this.waiter(this.acquire(room), (result) => this.partAnswered(sync, room, result), '');
-    part.part = true;
+    const part = this.waiter(this.acquire(room), (result) => this.partAnswered(sync, part, result), '');
+    part.sync = sync;
+    part.state = state;
     sync.parts.push(part);
     // Parts have no timer of their own (the sync has), so any hold will do that is not 0.
-    await this.start(part, { room, after, epoch: cursor.epoch, limit, timeoutMs: 1, member }).catch((err: unknown) => this.fail(part, err));
+    const poll: PollRequest = { room, after, epoch: cursor.epoch, limit: request.limit, timeoutMs: 1, member, user: request.user };
+    await this.start(part, poll, request.timeoutMs).catch((err: unknown) => this.fail(part, err));
+  }
+
+  /** A room joined by a sync: its tail and presence, reported at once. */
+  private async joinPart(sync: Sync, cursor: SyncRoom, request: SyncRequest): Promise<void> {
+    const { room, member, state } = cursor;
+    if (member !== undefined && !isMember(await this.store.readRoom(room), member)) {
+      sync.found.set(room, { answer: roomNotFound(), presence: undefined });
+      return;
+    }
+    if (request.user) this.options.online?.hold(room, request.user, 0)();
+    const [tail, snapshot] = await Promise.all([this.store.readTail(room, request.limit), this.store.readPresence(room, this.now(), PRESENCE_LIST_LIMIT)]);
+    const presence = presenceView(snapshot);
+    sync.found.set(room, { answer: tailAnswer(room, tail, false), presence: presence.state === state ? undefined : presence });
   }
 
   /** A part's answer: reported at once once the sync is parked, collected while it starts. */
-  private partAnswered(sync: Sync, room: string, result: PollAnswer | Error): void {
+  private partAnswered(sync: Sync, part: Waiter, result: PollAnswer | Error): void {
     if (sync.done) return;
-    if (result instanceof ChatError && result.code === 'not_found') sync.found.set(room, result);
+    const { room } = part.entry;
+    if (result instanceof ChatError && result.code === 'not_found') sync.found.set(room, { answer: result, presence: undefined });
     else if (result instanceof Error) return this.endSync(sync, result);
     // Only a hub closing answers a part as timed out: the sync ends as if its own timeout fired.
     else if (result.outcome === 'timeout') return this.endSync(sync, sync.found);
-    else sync.found.set(room, result);
+    else sync.found.set(room, { answer: result, presence: this.changedPresence(part) });
     if (!sync.starting) this.endSync(sync, sync.found);
+  }
+
+  /** The room's presence as last read, when it differs from what the part's client has. */
+  private changedPresence(part: Waiter): PresenceView | undefined {
+    const { presence } = part.entry;
+    return part.sync && presence && presence.state !== part.state ? presence : undefined;
+  }
+
+  /**
+   * A parked part's room has presence lists the client lacks: reported with
+   * the cursor's timeout answer, at once while the sync starts or once it is
+   * PRESENCE_FOLD_MS old (see there), unless a message answers it sooner.
+   */
+  private presenceChanged(part: Waiter, presence: PresenceView): void {
+    const sync = part.sync!;
+    const group = part.group;
+    if (sync.done || !group) return;
+    const { room } = part.entry;
+    const found = sync.found.get(room);
+    if (found?.answer instanceof ChatError) return;
+    if (found && found.answer.outcome !== 'timeout') {
+      found.presence = presence;
+      return;
+    }
+    group.timeout ??= timeoutAnswer(room, part.epoch, group.after);
+    sync.found.set(room, { answer: group.timeout, presence });
+    if (sync.starting) return;
+    const wait = sync.startedAt + PRESENCE_FOLD_MS - this.now();
+    if (wait <= 0) return this.endSync(sync, sync.found);
+    sync.foldTimer ??= setTimeout(() => this.endSync(sync, sync.found), wait);
   }
 
   /** Ends a sync, unparking every part, and delivers `result` when given (none when cancelled). */
@@ -278,6 +378,7 @@ export class PollHub {
     if (sync.done) return;
     sync.done = true;
     clearTimeout(sync.timer);
+    clearTimeout(sync.foldTimer);
     if (sync.parked) {
       this.parkedCount--;
       this.parkedSyncs--;
@@ -316,6 +417,7 @@ export class PollHub {
     }
     if (!answer && (request.timeoutMs === 0 || this.closing)) answer = timeoutAnswer(room, epoch, after);
     if (answer) {
+      if (request.user) this.options.online?.hold(room, request.user, 0)();
       this.options.observer?.answered(answer.outcome, 1);
       deliver(answer);
       return ANSWERED;
@@ -323,17 +425,31 @@ export class PollHub {
     this.active++;
     // The store's subscription is active at once, so parking right after the read leaves no gap.
     const waiter = this.waiter(this.acquire(room), deliver, epoch);
+    if (request.user) waiter.release = this.options.online?.hold(room, request.user, request.timeoutMs);
     this.park(waiter, request);
     return waiter;
   }
 
   /** A poll in the hub, with every field it will ever have, so that all waiters share one object shape. */
   private waiter(entry: RoomEntry, deliver: Deliver, epoch: string): Waiter {
-    const waiter: Waiter = { entry, deliver, done: false, group: undefined, timer: undefined, epoch, member: undefined, part: false, cancel: () => this.settle(waiter) };
+    const waiter: Waiter = {
+      entry,
+      deliver,
+      done: false,
+      group: undefined,
+      timer: undefined,
+      epoch,
+      member: undefined,
+      sync: undefined,
+      state: undefined,
+      release: undefined,
+      cancel: () => this.settle(waiter),
+    };
     return waiter;
   }
 
-  private async start(waiter: Waiter, request: PollRequest): Promise<void> {
+  /** `holdMs`: how long the poll may be held, for the user's online time (a part's own timeout is not its hold). */
+  private async start(waiter: Waiter, request: PollRequest, holdMs = request.timeoutMs): Promise<void> {
     const { entry } = waiter;
     await entry.ready;
     if (waiter.done) return;
@@ -343,6 +459,10 @@ export class PollHub {
       if (waiter.done) return;
       waiter.member = request.member;
     }
+    // Only once the membership is known: a user is never shown in a private room they may not read.
+    if (request.user) waiter.release = this.options.online?.hold(request.room, request.user, holdMs);
+    const presence = waiter.sync ? await this.presenceOf(entry) : undefined;
+    if (waiter.done) return;
     const { answer, epoch } = await this.resolve(request.room, request.after, request.epoch, request.limit);
     if (waiter.done) return;
     if (answer) return this.answer(waiter, answer);
@@ -351,6 +471,7 @@ export class PollHub {
       return this.answer(waiter, timeoutAnswer(request.room, epoch, request.after));
     }
     this.park(waiter, request);
+    if (presence && presence.state !== waiter.state) this.presenceChanged(waiter, presence);
     // A signal that arrived while the store was being read found this poll not
     // yet parked; the read may have missed what it announced.
     if (entry.signals !== signalsBefore) this.schedule(entry);
@@ -382,7 +503,10 @@ export class PollHub {
     group.waiters.add(waiter);
     waiter.group = group;
     if (waiter.member !== undefined) waiter.entry.gated.add(waiter);
-    if (waiter.part) return;
+    if (waiter.sync) {
+      waiter.entry.watchers.add(waiter);
+      return;
+    }
     waiter.timer = setTimeout(() => this.expire(waiter), request.timeoutMs);
     this.parkedCount++;
   }
@@ -398,15 +522,17 @@ export class PollHub {
   private settle(waiter: Waiter): boolean {
     if (waiter.done) return false;
     waiter.done = true;
-    if (!waiter.part) this.active--;
+    if (!waiter.sync) this.active--;
+    waiter.release?.();
     const group = waiter.group;
     if (group) {
       clearTimeout(waiter.timer);
       group.waiters.delete(waiter);
       if (group.waiters.size === 0) waiter.entry.groups.delete(group.key);
       waiter.entry.gated.delete(waiter);
+      waiter.entry.watchers.delete(waiter);
       waiter.group = undefined;
-      if (!waiter.part) this.parkedCount--;
+      if (!waiter.sync) this.parkedCount--;
     }
     this.release(waiter.entry);
     return true;
@@ -432,6 +558,12 @@ export class PollHub {
       room,
       groups: new Map(),
       gated: new Set(),
+      watchers: new Set(),
+      presence: undefined,
+      presenceSignals: -1,
+      presenceRead: undefined,
+      presenceReadSignals: -1,
+      presenceTimer: undefined,
       users: 1,
       signals: 0,
       signaledAt: 0,
@@ -464,8 +596,51 @@ export class PollHub {
   private release(entry: RoomEntry): void {
     if (--entry.users > 0 || entry.released) return;
     entry.released = true;
+    clearTimeout(entry.presenceTimer);
     if (this.rooms.get(entry.room) === entry) this.rooms.delete(entry.room);
     entry.unsubscribe?.();
+  }
+
+  /**
+   * The room's presence as of its latest change signal: the last read while
+   * no signal came since it started (and no entry of it has ended), else a
+   * new read, shared by every part that asks while it is in flight.
+   */
+  private presenceOf(entry: RoomEntry): Promise<PresenceView> {
+    const { presence } = entry;
+    const now = this.now();
+    const current = presence && entry.presenceSignals === entry.signals && (presence.nextExpiry === undefined || presence.nextExpiry > now);
+    if (current) return Promise.resolve(presence);
+    if (entry.presenceRead && entry.presenceReadSignals === entry.signals) return entry.presenceRead;
+    const signals = entry.signals;
+    const read = this.store.readPresence(entry.room, now, PRESENCE_LIST_LIMIT).then((snapshot) => {
+      const view = presenceView(snapshot);
+      // An older read finishing late must not replace what a newer one found.
+      if (entry.presenceReadSignals === signals) {
+        entry.presence = presence?.state === view.state && presence.nextExpiry === view.nextExpiry ? presence : view;
+        entry.presenceSignals = signals;
+        entry.presenceRead = undefined;
+        this.armExpiry(entry, view.nextExpiry);
+      }
+      return entry.presence ?? view;
+    });
+    entry.presenceRead = read;
+    entry.presenceReadSignals = signals;
+    read.catch(() => {
+      if (entry.presenceRead === read) entry.presenceRead = undefined;
+    });
+    return read;
+  }
+
+  /** Reads the room's presence again, as after a signal, when its earliest entry ends. */
+  private armExpiry(entry: RoomEntry, nextExpiry: number | undefined): void {
+    clearTimeout(entry.presenceTimer);
+    entry.presenceTimer = undefined;
+    if (nextExpiry === undefined || entry.released) return;
+    entry.presenceTimer = setTimeout(() => {
+      entry.presenceTimer = undefined;
+      if (entry.watchers.size > 0) this.signal(entry);
+    }, Math.max(EXPIRY_READ_MIN_MS, nextExpiry - this.now()));
   }
 
   private signal(entry: RoomEntry): void {
@@ -499,10 +674,23 @@ export class PollHub {
         entry.flushAgain = false;
         const since = entry.signaledAt;
         if (entry.gated.size > 0) await this.checkMembers(entry);
+        const presence = entry.watchers.size > 0 ? await this.readWatched(entry) : undefined;
         await Promise.all([...entry.groups.values()].map((group) => this.wake(entry, group, since)));
+        // Parts that messages did not answer: their lists alone, if changed.
+        if (presence) for (const part of entry.watchers) if (part.state !== presence.state) this.presenceChanged(part, presence);
       } while (entry.flushAgain);
     } finally {
       entry.flushing = false;
+    }
+  }
+
+  /** The presence for a flush; a failed read ends the parts watching it with the error. */
+  private async readWatched(entry: RoomEntry): Promise<PresenceView | undefined> {
+    try {
+      return await this.presenceOf(entry);
+    } catch (err) {
+      for (const part of entry.watchers) this.fail(part, err);
+      return undefined;
     }
   }
 

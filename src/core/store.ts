@@ -1,4 +1,4 @@
-import type { AppendResult, Draft, RoomRecord, RoomState, Slice, User } from './types.js';
+import type { AppendResult, Draft, PresenceSnapshot, RoomRecord, RoomState, Slice, User } from './types.js';
 
 /** Called after messages were appended to a room. */
 export type ChangeListener = () => void;
@@ -62,6 +62,26 @@ export type ChangeListener = () => void;
  * - Every change to a room's members is followed by a change signal for the
  *   room (see Change signal), so that held polls of a removed member end.
  * - `roomsOf` lists exactly the rooms whose members include the user.
+ *
+ * Presence and typing (protocol "Presence and typing"; the callers decide
+ * when a user is online or typing, the store only keeps the entries):
+ * - An entry is a user (id and name) with a time (ms since the epoch) until
+ *   which they are online, or typing, in a room; it counts while its time is
+ *   after the `now` a call is given. Entries are never stored as messages
+ *   and never touch seqs, epochs or records.
+ * - `setOnline` and `setTyping` replace the user's time in the room (lower
+ *   or higher); a time not after `now` ends the entry. A call that changes
+ *   what `readPresence` at `now` returns (a user starting, ending, or
+ *   changing name), or brings an entry's end earlier, is followed by a
+ *   change signal for the room (readers then learn the new `nextExpiry`);
+ *   one that only moves a time later does not signal: every poll renews
+ *   its user's time, and that must wake no one.
+ * - An entry whose time has passed is not read, and stops taking memory soon
+ *   after (by the next read or write of the room, or a key expiry), so that
+ *   nothing of a user who has gone stays behind.
+ * - Every process sharing the store sees an entry as soon as the call that
+ *   wrote it resolves. An entry lost with the store (a restart, a Redis
+ *   failover) is written again by the next poll of its user.
  *
  * Deployment secret: `sharedSecret` stores the first candidate it is given
  * and resolves every later call, from any process sharing the store, to that
@@ -165,6 +185,18 @@ export interface Store {
 
   /** The deployment's token secret: `candidate` if none is stored yet, else the stored one. */
   sharedSecret(candidate: string): Promise<string>;
+
+  /**
+   * Marks `user` online in `room` until `until` (ms since the epoch), or
+   * ends their entry when `until` is not after `now` (see Presence).
+   */
+  setOnline(room: string, user: User, until: number, now: number): Promise<void>;
+
+  /** Marks `user` typing in `room` until `until`, or ends it when `until` is not after `now` (see Presence). */
+  setTyping(room: string, user: User, until: number, now: number): Promise<void>;
+
+  /** Who is online and typing in `room` at `now`: at most `limit` users of each list, by id. */
+  readPresence(room: string, now: number, limit: number): Promise<PresenceSnapshot>;
 
   /** Releases connections and files. No call may follow. */
   close(): Promise<void>;

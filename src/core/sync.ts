@@ -1,5 +1,7 @@
 import type { PollAnswer } from './answer.js';
 import type { ChatError } from './errors.js';
+import type { PresenceView } from './presence.js';
+import type { User } from './types.js';
 
 /** One room of a sync, as the hub takes it (protocol "One poll for many rooms"). */
 export interface SyncRoom {
@@ -8,6 +10,8 @@ export interface SyncRoom {
   after?: number;
   /** The cursor's epoch; absent trusts `after` as is. */
   epoch?: string;
+  /** The room's presence state the client last received; absent when it has none (the lists are then reported at once). */
+  state?: string;
   /** The user whose stored membership of this private room the sync rests on (PollRequest.member). */
   member?: string;
   /** The caller may not read the room: reported as not_found at once. */
@@ -21,14 +25,23 @@ export interface SyncRequest {
   limit: number;
   /** How long to hold the sync when no room has anything; 0 answers at once. */
   timeoutMs: number;
+  /** The signed-in caller: online in every room read while the sync is held (protocol "Presence and typing"). */
+  user?: User;
 }
 
 /**
- * What a sync is answered with: every room that has something to report, with
- * its v1 answer, or the not_found error that closes it to the caller. Empty
- * when the hold ran out.
+ * What one room of a sync reports: its v1 answer (a presence-only report
+ * carries the cursor's timeout answer: no messages, `last` = the cursor),
+ * or the not_found error that closes it to the caller; and the room's
+ * presence lists when they differ from the state the client sent.
  */
-export type SyncResult = Map<string, PollAnswer | ChatError>;
+export interface RoomReport {
+  answer: PollAnswer | ChatError;
+  presence: PresenceView | undefined;
+}
+
+/** What a sync is answered with: every room that has something to report. Empty when the hold ran out. */
+export type SyncResult = Map<string, RoomReport>;
 
 /** Receives a sync's result, or the error that ended it (the store failing); called at most once. */
 export type DeliverSync = (result: SyncResult | Error) => void;

@@ -68,3 +68,21 @@ export interface RoomRecord {
   owner: User;
   members: User[];
 }
+
+/**
+ * Who is online and typing in a room at one instant (protocol "Presence and
+ * typing"). Lists are ordered by user id (code unit order) and cut at the
+ * limit the reader asked for.
+ */
+export interface PresenceSnapshot {
+  online: User[];
+  /** Users online in all, also past the limit. */
+  onlineCount: number;
+  typing: User[];
+  /**
+   * The earliest time (ms since the epoch) at which an entry read here
+   * ends, or undefined when none was read: until then the lists change only
+   * with a change signal.
+   */
+  nextExpiry: number | undefined;
+}

@@ -15,8 +15,16 @@ export class Metrics implements ChatObserver {
   private readonly wakeLatency: Histogram;
   private readonly syncRooms: Histogram;
 
-  /** `parked` and `syncsHeld` are read at scrape time, so holding a poll costs the metrics nothing. */
-  constructor(parked: () => number, { processMetrics = true, syncsHeld = (): number => 0 } = {}) {
+  /** `parked`, `syncsHeld` and `usersOnline` are read at scrape time, so holding a poll costs the metrics nothing. */
+  constructor(parked: () => number, { processMetrics = true, syncsHeld = (): number => 0, usersOnline = (): number => 0 } = {}) {
+    new Gauge({
+      name: 'chat_users_online',
+      help: 'Signed-in users with a poll or sync held on this instance, or ended less than the online window ago',
+      registers: [this.registry],
+      collect() {
+        this.set(usersOnline());
+      },
+    });
     new Gauge({
       name: 'chat_syncs_held',
       help: 'Syncs (POST /api/sync) currently held, each counted once in chat_parked_polls too',

@@ -75,6 +75,16 @@ export function roomRoutes(router: Router, chat: Chat, { tokens, bodyLimit, limi
     })
     .all(methodNotAllowed('POST'));
 
+  // Not counted against the posting rate: a typist repeats it every few seconds, and it stores nothing lasting.
+  router
+    .route('/api/rooms/:room/typing')
+    .post<RoomParams>(async (req, res) => {
+      const { body, caller } = await write(req, res, false);
+      await chat.typing(req.params.room, body, caller);
+      res.status(204).end();
+    })
+    .all(methodNotAllowed('POST'));
+
   router
     .route('/api/rooms/:room/leave')
     .post<RoomParams>(async (req, res) => {

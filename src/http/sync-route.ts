@@ -56,7 +56,7 @@ export function syncParams(body: unknown, options: SyncRouteOptions): SyncParams
       throw badField(`"epoch" of "${room}" must be the epoch a previous answer gave`);
     }
     if (state !== undefined && (typeof state !== 'string' || state.length > MAX_STATE_LENGTH)) throw badField(`"state" of "${room}" must be the state a previous answer gave`);
-    return after === undefined ? { room } : { room, after, epoch: epoch as string | undefined };
+    return { room, after, epoch: epoch as string | undefined, state: state as string | undefined };
   });
   if (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout)) throw badField('"timeout" must be a number of seconds such as 25 or 0.5');
   if (!isCount(limit, 1, MAX_LIMIT)) throw badField(`"limit" must be a whole number from 1 to ${MAX_LIMIT}`);
@@ -76,17 +76,22 @@ export function syncParams(body: unknown, options: SyncRouteOptions): SyncParams
 }
 
 const SUPERSEDED = Buffer.from('{"rooms":{},"superseded":true}');
+const COMMA = Buffer.from(',');
+const CLOSE_BRACE = Buffer.from('}');
 
 /**
  * A sync's answer: each room's bytes as its v1 answer has them (serialized
- * once for every poll and sync at that cursor), put together.
+ * once for every poll and sync at that cursor), followed by its presence
+ * fields (serialized once per read of the room's lists), put together.
  */
 function syncBytes(result: SyncResult, timeout: number): Buffer {
   const parts: Buffer[] = [Buffer.from('{"rooms":{')];
   let first = true;
-  for (const [room, answer] of result) {
+  for (const [room, { answer, presence }] of result) {
     parts.push(Buffer.from(`${first ? '' : ','}${JSON.stringify(room)}:`));
-    parts.push(answer instanceof ChatError ? Buffer.from(JSON.stringify({ error: { code: answer.code, message: answer.message } })) : answer.bytesInSync);
+    if (answer instanceof ChatError) parts.push(Buffer.from(JSON.stringify({ error: { code: answer.code, message: answer.message } })));
+    else if (!presence) parts.push(answer.bytesInSync);
+    else parts.push(answer.bytesInSync.subarray(0, -1), COMMA, presence.fields, CLOSE_BRACE);
     first = false;
   }
   parts.push(Buffer.from(`},"timeout":${timeout}}`));

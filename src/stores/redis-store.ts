@@ -1,8 +1,9 @@
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { nanoid } from 'nanoid';
 import { StoreOpenError, StoreUnavailableError, type ChangeListener, type Store } from '../core/store.js';
-import type { AppendResult, Draft, Message, RoomRecord, RoomState, Slice, User } from '../core/types.js';
+import type { AppendResult, Draft, Message, PresenceSnapshot, RoomRecord, RoomState, Slice, User } from '../core/types.js';
 import { silentLog, type Log } from '../log.js';
+import { RedisPresence } from './redis-presence.js';
 import { RedisRooms } from './redis-rooms.js';
 import { APPEND, READ, RENEW_EPOCH } from './redis-scripts.js';
 import { RedisSignals } from './redis-signals.js';
@@ -44,6 +45,12 @@ export function roomKeys(prefix: string, room: string) {
     record: `${base}:record`,
     members: `${base}:members`,
     names: `${base}:names`,
+    online: `${base}:online`,
+    onlineIds: `${base}:onlineIds`,
+    onlineNames: `${base}:onlineNames`,
+    typing: `${base}:typing`,
+    typingIds: `${base}:typingIds`,
+    typingNames: `${base}:typingNames`,
   };
 }
 
@@ -96,6 +103,7 @@ export class RedisStore implements Store {
   private readonly probeKey: string;
   private readonly secretKey: string;
   private readonly rooms: RedisRooms;
+  private readonly presence: RedisPresence;
   private epochLoad?: Promise<string>;
   private readonly epochTimer: NodeJS.Timeout;
 
@@ -109,6 +117,7 @@ export class RedisStore implements Store {
     this.probeKey = `${options.prefix}probe`;
     this.secretKey = `${options.prefix}secret`;
     this.rooms = new RedisRooms(cmd, options.prefix, (room) => roomKeys(options.prefix, room), (fn) => this.call(fn));
+    this.presence = new RedisPresence(cmd, (room) => roomKeys(options.prefix, room), (fn) => this.call(fn));
     // After a reconnect (Redis may have restarted empty) and now and then, read
     // the store epoch again, so that rooms started afresh get a new one.
     cmd.on('ready', () => (this.epochLoad = undefined));
@@ -340,6 +349,18 @@ export class RedisStore implements Store {
   async sharedSecret(candidate: string): Promise<string> {
     const existing = await this.call(() => this.cmd.set(this.secretKey, candidate, 'NX', 'GET'));
     return existing ?? candidate;
+  }
+
+  setOnline(room: string, user: User, until: number, now: number): Promise<void> {
+    return this.presence.set(room, 'online', user, until, now);
+  }
+
+  setTyping(room: string, user: User, until: number, now: number): Promise<void> {
+    return this.presence.set(room, 'typing', user, until, now);
+  }
+
+  readPresence(room: string, now: number, limit: number): Promise<PresenceSnapshot> {
+    return this.presence.read(room, now, limit);
   }
 
   async close(): Promise<void> {

@@ -3,9 +3,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { nanoid } from 'nanoid';
 import { Ring } from '../core/ring.js';
+import { MemoryPresence } from '../core/memory-presence.js';
 import { RoomListeners } from '../core/room-listeners.js';
 import { StoreOpenError, StoreUnavailableError, type ChangeListener, type Store } from '../core/store.js';
-import type { AppendResult, Draft, Message, RoomRecord, RoomState, Slice, User } from '../core/types.js';
+import type { AppendResult, Draft, Message, PresenceSnapshot, RoomRecord, RoomState, Slice, User } from '../core/types.js';
 import { silentLog, warnRepeated, type Log } from '../log.js';
 import { RoomCache, type CachedRoom } from './room-cache.js';
 import { SqliteMark } from './sqlite-mark.js';
@@ -135,6 +136,8 @@ export class SqliteStore implements Store {
   private readonly log: Log;
   private readonly cache: RoomCache;
   private readonly listeners = new RoomListeners();
+  /** Presence is ephemeral and this process is the file's only user: kept in memory, never in the file. */
+  private readonly presence = new MemoryPresence((room) => this.listeners.notify(room));
   private readonly rooms: SqliteRooms;
   private readonly q: ReturnType<typeof prepareQueries>;
   private readonly writeBatch: (batch: PendingAppend[]) => { results: AppendResult[]; heads: Map<string, number> };
@@ -468,12 +471,25 @@ export class SqliteStore implements Store {
     }
   }
 
+  async setOnline(room: string, user: User, until: number, now: number): Promise<void> {
+    this.presence.setOnline(room, user, until, now);
+  }
+
+  async setTyping(room: string, user: User, until: number, now: number): Promise<void> {
+    this.presence.setTyping(room, user, until, now);
+  }
+
+  async readPresence(room: string, now: number, limit: number): Promise<PresenceSnapshot> {
+    return this.presence.read(room, now, limit);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.sweepTimer);
     this.commit();
     this.closed = true;
     this.listeners.clear();
+    this.presence.clear();
     this.cache.clear();
     this.db.close();
     this.mark.close();

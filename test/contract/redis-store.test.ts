@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { StoreOpenError } from '../../src/core/store.js';
+import { StoreOpenError, StoreUnavailableError } from '../../src/core/store.js';
 import { RedisSignals } from '../../src/stores/redis-signals.js';
 import { RedisStore, roomKeys } from '../../src/stores/redis-store.js';
 import { startRedisServer, type RedisProcess } from '../helpers/processes.js';
@@ -84,6 +84,21 @@ describe.skipIf(env.skip)('redis store', () => {
       stop();
     });
 
+    it('share presence: an entry written on one is read on the other at once, and signals its subscribers', async () => {
+      const prefix = newPrefix();
+      const [a, b] = [await make(prefix), await make(prefix)];
+      let signals = 0;
+      const stop = await b.subscribe('r', () => signals++);
+      await a.setOnline('r', ann, 1_060_000, 1_000_000);
+      expect(await b.readPresence('r', 1_000_000, 100)).toEqual({ online: [ann], onlineCount: 1, typing: [], nextExpiry: 1_060_000 });
+      await expect.poll(() => signals).toBeGreaterThan(0);
+      const seen = signals;
+      await b.setTyping('r', bob, 1_006_000, 1_000_000);
+      expect((await a.readPresence('r', 1_000_000, 100)).typing).toEqual([bob]);
+      await expect.poll(() => signals).toBeGreaterThan(seen);
+      stop();
+    });
+
     it('share the secret: the first candidate stored by either wins', async () => {
       const prefix = newPrefix();
       const [a, b] = [await make(prefix), await make(prefix)];
@@ -124,6 +139,73 @@ describe.skipIf(env.skip)('redis store', () => {
     expect(await raw.get(`${prefix}secret`)).toBe('s3cret');
   });
 
+  describe('presence', () => {
+    const T = 1_000_000;
+    const MIN = 60_000;
+    const prefixKeys = async (prefix: string): Promise<string[]> => (await raw.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 10_000))[1].sort();
+
+    it('lays a list out as documented: by time, by id (all scores 0) and names, tagged with the room, expiring with its last entry', async () => {
+      const prefix = newPrefix();
+      const store = await make(prefix);
+      await store.setOnline('r', ann, T + 2 * MIN, T);
+      await store.setOnline('r', bob, T + MIN, T);
+      await store.setTyping('r', bob, T + MIN / 2, T);
+      const keys = roomKeys(prefix, 'r');
+      expect(await prefixKeys(prefix)).toEqual(
+        [`${prefix}epoch`, keys.online, keys.onlineIds, keys.onlineNames, keys.typing, keys.typingIds, keys.typingNames].sort(),
+      );
+      expect(await raw.zrange(keys.online, '0', '-1', 'WITHSCORES')).toEqual([bob.id, String(T + MIN), ann.id, String(T + 2 * MIN)]);
+      expect(await raw.zrange(keys.onlineIds, '0', '-1', 'WITHSCORES')).toEqual([ann.id, '0', bob.id, '0']);
+      expect(await raw.hgetall(keys.onlineNames)).toEqual({ [ann.id]: ann.name, [bob.id]: bob.name });
+      expect(await raw.zrange(keys.typing, '0', '-1', 'WITHSCORES')).toEqual([bob.id, String(T + MIN / 2)]);
+      // Each key expires when the list's latest entry ends, counted from the caller's now (Redis's clock is not the caller's).
+      for (const key of [keys.online, keys.onlineIds, keys.onlineNames]) {
+        expect(await raw.pttl(key)).toBeGreaterThan(2 * MIN - 5000);
+        expect(await raw.pttl(key)).toBeLessThanOrEqual(2 * MIN);
+      }
+      for (const key of [keys.typing, keys.typingIds, keys.typingNames]) expect(await raw.pttl(key)).toBeLessThanOrEqual(MIN / 2);
+      // Lowering the latest entry brings the expiry forward.
+      await store.setOnline('r', ann, T + MIN / 4, T);
+      expect(await raw.pttl(keys.onlineNames)).toBeLessThanOrEqual(MIN);
+
+      await store.setTyping('r', bob, T, T);
+      expect(await prefixKeys(prefix)).toEqual([`${prefix}epoch`, keys.online, keys.onlineIds, keys.onlineNames].sort());
+      await store.readPresence('r', T + MIN, 100);
+      expect(await prefixKeys(prefix)).toEqual([`${prefix}epoch`]);
+    });
+
+    it('frees the keys of a room no one reads or writes again once its last entry ends', async () => {
+      const prefix = newPrefix();
+      const store = await make(prefix);
+      await store.setOnline('r', ann, T + 200, T);
+      await store.setTyping('r', ann, T + 100, T);
+      const keys = roomKeys(prefix, 'r');
+      const all = [keys.online, keys.onlineIds, keys.onlineNames, keys.typing, keys.typingIds, keys.typingNames];
+      expect(await raw.exists(...all)).toBe(6);
+      await expect.poll(() => raw.exists(...all), { timeout: 3000 }).toBe(0);
+    });
+
+    it('prunes 10,000 users whose times passed together, more than one Lua call can take at once', async () => {
+      const prefix = newPrefix();
+      const store = await make(prefix);
+      const users = Array.from({ length: 10_000 }, (_, i) => ({ id: `u${i}`, name: `U${i}` }));
+      await Promise.all(users.map((user) => store.setOnline('crowd', user, T + MIN, T)));
+      expect((await store.readPresence('crowd', T, 10)).onlineCount).toBe(10_000);
+      await store.setTyping('crowd', ann, T + 2 * MIN, T + MIN);
+      expect(await store.readPresence('crowd', T + MIN, 10)).toEqual({ online: [], onlineCount: 0, typing: [ann], nextExpiry: T + 2 * MIN });
+      const keys = roomKeys(prefix, 'crowd');
+      expect(await raw.exists(keys.online, keys.onlineIds, keys.onlineNames)).toBe(0);
+    });
+
+    it('rejects with StoreUnavailableError while Redis cannot be reached', async () => {
+      const store = await make(newPrefix());
+      store.client.disconnect();
+      await expect(store.setOnline('r', ann, T + MIN, T)).rejects.toThrow(StoreUnavailableError);
+      await expect(store.setTyping('r', ann, T + MIN, T)).rejects.toThrow(StoreUnavailableError);
+      await expect(store.readPresence('r', T, 100)).rejects.toThrow(StoreUnavailableError);
+    });
+  });
+
   it('keeps deployments with different prefixes apart', async () => {
     const [a, b] = [await make(newPrefix()), await make(newPrefix())];
     await a.append('r', draft('a1'), 1);
@@ -146,6 +228,12 @@ describe.skipIf(env.skip)('redis store', () => {
       record: `${prefix}{lobby}:record`,
       members: `${prefix}{lobby}:members`,
       names: `${prefix}{lobby}:names`,
+      online: `${prefix}{lobby}:online`,
+      onlineIds: `${prefix}{lobby}:onlineIds`,
+      onlineNames: `${prefix}{lobby}:onlineNames`,
+      typing: `${prefix}{lobby}:typing`,
+      typingIds: `${prefix}{lobby}:typingIds`,
+      typingNames: `${prefix}{lobby}:typingNames`,
     });
     expect((await raw.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000))[1].sort()).toEqual(
       [`${prefix}epoch`, keys.ids, keys.log, keys.meta].sort(),

@@ -357,5 +357,218 @@ export function storeContract(name: string, factory: StoreFactory): void {
         expect(racing).toEqual(['first-secret', 'first-secret', 'first-secret']);
       });
     });
+
+    describe('presence and typing', () => {
+      /** Times are the callers' (ms since the epoch); the store reads no clock of its own for them. */
+      const T = 1_000_000;
+      const MIN = 60_000;
+      const nobody = { online: [], onlineCount: 0, typing: [], nextExpiry: undefined };
+
+      it('reads a room with no entries as no one online or typing', async () => {
+        const store = await make();
+        expect(await store.readPresence('r', T, 100)).toStrictEqual(nobody);
+        await store.append('r', draft('x'), 1);
+        expect(await store.readPresence('r', T, 100)).toStrictEqual(nobody);
+      });
+
+      it('counts an online entry while its time is after now, and reads it no more from then on', async () => {
+        const store = await make();
+        await store.setOnline('r', ann, T + MIN, T);
+        const present = { online: [ann], onlineCount: 1, typing: [], nextExpiry: T + MIN };
+        expect(await store.readPresence('r', T - MIN, 100)).toEqual(present);
+        expect(await store.readPresence('r', T, 100)).toEqual(present);
+        expect(await store.readPresence('r', T + MIN - 1, 100)).toEqual(present);
+        expect(await store.readPresence('r', T + MIN, 100)).toEqual(nobody);
+        expect(await store.readPresence('r', T + 2 * MIN, 100)).toEqual(nobody);
+      });
+
+      it('lists users by id in code unit order, at most limit of each list, and counts every user online', async () => {
+        const store = await make();
+        // Inserted with times in another order than the ids; code unit order is not a locale's ('B' < '_' < 'a' < 'a-b' < 'b').
+        const ids = ['b', 'a-b', 'B', '_', 'a'];
+        const users = ids.map((id) => ({ id, name: `name of ${id}` }));
+        for (const [i, user] of users.entries()) {
+          await store.setOnline('r', user, T + (i + 1) * MIN, T);
+          if (user.id !== 'B') await store.setTyping('r', user, T + (i + 1) * MIN, T);
+        }
+        const byId = (...wanted: string[]): User[] => wanted.map((id) => users.find((u) => u.id === id)!);
+        expect(await store.readPresence('r', T, 3)).toEqual({
+          online: byId('B', '_', 'a'),
+          onlineCount: 5,
+          typing: byId('_', 'a', 'a-b'),
+          nextExpiry: T + MIN,
+        });
+        expect(await store.readPresence('r', T, 100)).toEqual({
+          online: byId('B', '_', 'a', 'a-b', 'b'),
+          onlineCount: 5,
+          typing: byId('_', 'a', 'a-b', 'b'),
+          nextExpiry: T + MIN,
+        });
+        expect(await store.readPresence('r', T, 0)).toEqual({ online: [], onlineCount: 5, typing: [], nextExpiry: T + MIN });
+        // 'b' (the first set) has ended: the rest move up.
+        expect(await store.readPresence('r', T + MIN, 2)).toEqual({ online: byId('B', '_'), onlineCount: 4, typing: byId('_', 'a'), nextExpiry: T + 2 * MIN });
+      });
+
+      it("replaces a user's time, lower or higher, and their name", async () => {
+        const store = await make();
+        await store.setOnline('r', ann, T + 2 * MIN, T);
+        await store.setOnline('r', ann, T + MIN, T);
+        expect(await store.readPresence('r', T, 100)).toEqual({ online: [ann], onlineCount: 1, typing: [], nextExpiry: T + MIN });
+        const annie = { id: ann.id, name: 'Annie' };
+        await store.setOnline('r', annie, T + 3 * MIN, T);
+        expect(await store.readPresence('r', T, 100)).toEqual({ online: [annie], onlineCount: 1, typing: [], nextExpiry: T + 3 * MIN });
+        expect(await store.readPresence('r', T + 2 * MIN, 100)).toEqual({ online: [annie], onlineCount: 1, typing: [], nextExpiry: T + 3 * MIN });
+        await store.setOnline('r', ann, T + 3 * MIN - 1, T + 2 * MIN);
+        expect(await store.readPresence('r', T + 2 * MIN, 100)).toEqual({ online: [ann], onlineCount: 1, typing: [], nextExpiry: T + 3 * MIN - 1 });
+        expect(await store.readPresence('r', T + 3 * MIN - 1, 100)).toEqual(nobody);
+      });
+
+      it('ends an entry given a time not after now, and stores nothing for a user who had none', async () => {
+        const store = await make();
+        await store.setOnline('r', ann, T + MIN, T);
+        await store.setOnline('r', bob, T + 2 * MIN, T);
+        await store.setOnline('r', ann, T + 10, T + 10);
+        expect(await store.readPresence('r', T + 10, 100)).toEqual({ online: [bob], onlineCount: 1, typing: [], nextExpiry: T + 2 * MIN });
+        await store.setOnline('r', bob, T, T + 10);
+        expect(await store.readPresence('r', T + 10, 100)).toEqual(nobody);
+        // Ended, not only hidden: an earlier now does not bring them back.
+        expect(await store.readPresence('r', T, 100)).toEqual(nobody);
+        await store.setOnline('r', cy, T, T);
+        await store.setTyping('r', cy, T - MIN, T);
+        expect(await store.readPresence('r', T - 2 * MIN, 100)).toEqual(nobody);
+      });
+
+      it('keeps typing apart from online', async () => {
+        const store = await make();
+        await store.setTyping('r', ann, T + MIN, T);
+        expect(await store.readPresence('r', T, 100)).toEqual({ online: [], onlineCount: 0, typing: [ann], nextExpiry: T + MIN });
+        await store.setOnline('r', bob, T + 2 * MIN, T);
+        expect(await store.readPresence('r', T, 100)).toEqual({ online: [bob], onlineCount: 1, typing: [ann], nextExpiry: T + MIN });
+        await store.setOnline('r', ann, T, T);
+        await store.setTyping('r', bob, T, T);
+        expect(await store.readPresence('r', T, 100)).toEqual({ online: [bob], onlineCount: 1, typing: [ann], nextExpiry: T + MIN });
+        await store.setOnline('r', ann, T + 3 * MIN, T);
+        await store.setTyping('r', ann, T, T);
+        expect(await store.readPresence('r', T, 100)).toEqual({ online: [ann, bob], onlineCount: 2, typing: [], nextExpiry: T + 2 * MIN });
+        await store.setTyping('r', cy, T + MIN, T);
+        await store.setOnline('r', bob, T, T);
+        expect(await store.readPresence('r', T, 100)).toEqual({ online: [ann], onlineCount: 1, typing: [cy], nextExpiry: T + MIN });
+      });
+
+      it('gives as nextExpiry the earliest time among the entries read, in either list, also past the limit', async () => {
+        const store = await make();
+        await store.setOnline('r', ann, T + 3 * MIN, T);
+        await store.setOnline('r', bob, T + 4 * MIN, T);
+        await store.setTyping('r', cy, T + 2 * MIN, T);
+        await store.setOnline('r', cy, T + MIN, T);
+        // cy is online past the limit of 1: their end still changes onlineCount, so it counts.
+        expect(await store.readPresence('r', T, 1)).toEqual({ online: [ann], onlineCount: 3, typing: [cy], nextExpiry: T + MIN });
+        expect((await store.readPresence('r', T + MIN, 1)).nextExpiry).toBe(T + 2 * MIN);
+        expect((await store.readPresence('r', T + 2 * MIN, 1)).nextExpiry).toBe(T + 3 * MIN);
+        await store.setOnline('r', ann, T, T + 2 * MIN);
+        expect((await store.readPresence('r', T + 2 * MIN, 1)).nextExpiry).toBe(T + 4 * MIN);
+        expect(await store.readPresence('r', T + 4 * MIN, 1)).toEqual(nobody);
+      });
+
+      it('signals the room when what readPresence returns changes or an end comes earlier, and not when a time only moves later', async () => {
+        const store = await make();
+        let signals = 0;
+        const stop = await store.subscribe('r', () => signals++);
+        let fenceSignals = 0;
+        const stopFence = await store.subscribe('fence', () => fenceSignals++);
+        const signalled = async (change: () => Promise<void>): Promise<void> => {
+          const before = signals;
+          await change();
+          await expect.poll(() => signals).toBeGreaterThan(before);
+        };
+        // Signals may arrive after the call resolves (Redis), but in the order they were sent: once a signal
+        // sent after `change` is in, one sent by `change` would be in too.
+        const quiet = async (change: () => Promise<void>): Promise<void> => {
+          const [before, fenced] = [signals, fenceSignals];
+          await change();
+          await store.append('fence', draft('fence'), T);
+          await expect.poll(() => fenceSignals).toBeGreaterThan(fenced);
+          expect(signals).toBe(before);
+        };
+        const annie = { id: ann.id, name: 'Annie' };
+
+        await signalled(() => store.setOnline('r', ann, T + MIN, T)); // starts
+        await quiet(() => store.setOnline('r', ann, T + MIN, T)); // the same again
+        await quiet(() => store.setOnline('r', ann, T + 3 * MIN, T)); // later
+        await signalled(() => store.setOnline('r', ann, T + 2 * MIN, T)); // earlier, still after now: readers' next expiry moves
+        await signalled(() => store.setOnline('r', annie, T + 2 * MIN, T)); // a new name
+        await quiet(() => store.setOnline('r', annie, T + 3 * MIN, T + MIN)); // time moves, same name
+        await signalled(() => store.setTyping('r', ann, T + MIN, T)); // starts typing
+        await quiet(() => store.setTyping('r', ann, T + 2 * MIN, T));
+        await signalled(() => store.setTyping('r', ann, T, T)); // stops typing
+        await quiet(() => store.setTyping('r', ann, T, T)); // stops again: nothing to end
+        await signalled(() => store.setOnline('r', annie, T + MIN, T + MIN)); // ends
+        await quiet(() => store.setOnline('r', annie, T, T + MIN));
+        await quiet(() => store.setOnline('r', bob, T, T)); // never started
+        await quiet(() => store.setOnline('elsewhere', bob, T + MIN, T)); // another room
+
+        // An entry whose time had passed is gone: setting it again starts it, ending it changes nothing.
+        await signalled(() => store.setOnline('r', bob, T + MIN, T));
+        await signalled(() => store.setOnline('r', bob, T + 3 * MIN, T + 2 * MIN));
+        await signalled(() => store.setTyping('r', cy, T + MIN, T));
+        await quiet(() => store.setTyping('r', cy, T + 2 * MIN, T + 2 * MIN));
+        stop();
+        stopFence();
+      });
+
+      it('keeps rooms apart', async () => {
+        const store = await make();
+        await store.setOnline('a', ann, T + MIN, T);
+        await store.setTyping('a', bob, T + MIN, T);
+        await store.setOnline('b', cy, T + 2 * MIN, T);
+        expect(await store.readPresence('a', T, 100)).toEqual({ online: [ann], onlineCount: 1, typing: [bob], nextExpiry: T + MIN });
+        expect(await store.readPresence('b', T, 100)).toEqual({ online: [cy], onlineCount: 1, typing: [], nextExpiry: T + 2 * MIN });
+        expect(await store.readPresence('A', T, 100)).toEqual(nobody);
+        await store.setOnline('b', ann, T, T);
+        expect((await store.readPresence('a', T, 100)).online).toEqual([ann]);
+      });
+
+      it("never touches a room's messages, seq, epoch or record", async () => {
+        const store = await make();
+        await store.append('r', draft('one'), 1);
+        await store.createRoom('p_rec', 'Plans', bob);
+        const before = { r: await store.readTail('r', 10), empty: await store.info('p_empty'), rec: await store.info('p_rec') };
+        for (const room of ['r', 'p_empty', 'p_rec']) {
+          await store.setOnline(room, ann, T + MIN, T);
+          await store.setTyping(room, ann, T + MIN, T);
+          await store.setOnline(room, { id: ann.id, name: 'Annie' }, T + 2 * MIN, T);
+          await store.setTyping(room, ann, T, T);
+          expect((await store.readPresence(room, T, 100)).online).toEqual([{ id: ann.id, name: 'Annie' }]);
+        }
+        expect(await store.readTail('r', 10)).toEqual(before.r);
+        expect(await store.info('p_empty')).toEqual(before.empty);
+        expect(before.empty).toMatchObject({ head: 0, oldest: 0 });
+        expect(await store.readTail('p_empty', 10)).toEqual({ ...before.empty, messages: [] });
+        expect(await store.info('p_rec')).toEqual(before.rec);
+        expect(await store.readRoom('p_empty')).toBeUndefined();
+        expect(await store.readRoom('p_rec')).toEqual(record('p_rec', 'Plans', bob, [bob]));
+        expect(await store.roomsOf(ann.id)).toEqual([]);
+        expect((await store.append('r', draft('two'), 2)).message.seq).toBe(2);
+        expect((await store.append('p_empty', draft('first'), 3)).message).toMatchObject({ seq: 1, text: 'first' });
+        expect((await store.info('p_empty')).epoch).toBe(before.empty.epoch);
+      });
+
+      it('leaves nothing readable of 2,000 users once their times have passed', async () => {
+        const store = await make();
+        const users = Array.from({ length: 2000 }, (_, i) => ({ id: `u${String(i).padStart(4, '0')}`, name: `User ${i}` }));
+        await Promise.all(users.map((user, i) => store.setOnline('crowd', user, T + MIN + i, T)));
+        await Promise.all(users.slice(0, 1500).map((user, i) => store.setTyping('crowd', user, T + MIN + i, T)));
+        expect(await store.readPresence('crowd', T, 100)).toEqual({
+          online: users.slice(0, 100),
+          onlineCount: 2000,
+          typing: users.slice(0, 100),
+          nextExpiry: T + MIN,
+        });
+        expect((await store.readPresence('crowd', T + MIN + 999, 100)).onlineCount).toBe(1000);
+        expect(await store.readPresence('crowd', T + MIN + 2000, 100)).toEqual(nobody);
+        await store.setOnline('crowd', ann, T + 3 * MIN, T + 2 * MIN);
+        expect(await store.readPresence('crowd', T + 2 * MIN, 100)).toEqual({ online: [ann], onlineCount: 1, typing: [], nextExpiry: T + 3 * MIN });
+      });
+    });
   });
 }

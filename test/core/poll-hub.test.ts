@@ -2,12 +2,15 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { PollAnswer } from '../../src/core/answer.js';
 import { ChatError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
-import { CACHED_ANSWERS_PER_ROOM, PollHub, type PollHubOptions, type PollRequest } from '../../src/core/poll-hub.js';
+import { CACHED_ANSWERS_PER_ROOM, PRESENCE_FOLD_MS, PollHub, type PollHubOptions, type PollRequest } from '../../src/core/poll-hub.js';
+import { OnlineTracker, TYPING_MS, presenceView } from '../../src/core/presence.js';
 import type { ChangeListener, Store } from '../../src/core/store.js';
 import type { SyncResult, SyncRoom } from '../../src/core/sync.js';
 import type { Draft, Slice, User } from '../../src/core/types.js';
 
 const draft = (text: string) => ({ author: 'ann', text });
+/** The state of a room where no one is online or typing. */
+const NOBODY = presenceView({ online: [], onlineCount: 0, typing: [], nextExpiry: undefined }).state;
 
 /**
  * A memory store that counts live subscriptions and can hold reads back. By
@@ -18,6 +21,7 @@ const draft = (text: string) => ({ author: 'ann', text });
 class ProbeStore implements Store {
   private readonly inner: MemoryStore;
   subscriptions = 0;
+  presenceReads = 0;
   /** When set, the next readAfter waits for it before reading. */
   gate?: Promise<void>;
   readAfterNow?: (room: string, after: number, limit: number) => Slice;
@@ -94,6 +98,19 @@ class ProbeStore implements Store {
 
   sharedSecret(candidate: string) {
     return this.inner.sharedSecret(candidate);
+  }
+
+  setOnline(room: string, user: User, until: number, now: number) {
+    return this.inner.setOnline(room, user, until, now);
+  }
+
+  setTyping(room: string, user: User, until: number, now: number) {
+    return this.inner.setTyping(room, user, until, now);
+  }
+
+  readPresence(room: string, now: number, limit: number) {
+    this.presenceReads++;
+    return this.inner.readPresence(room, now, limit);
   }
 
   close() {
@@ -430,13 +447,15 @@ describe.each([
   ['answers later', false],
   ['answers at once', true],
 ])('PollHub, a sync on several rooms, with a store that %s', (_kind, now) => {
+  // Rooms with a cursor say they have the (empty) lists, so that presence does not answer them at once.
   function syncOf(hub: PollHub, rooms: SyncRoom[], timeoutMs = 60_000) {
     const results: (SyncResult | Error)[] = [];
-    const handle = hub.pollRooms({ rooms, limit: 100, timeoutMs }, (r) => results.push(r));
+    const withState = rooms.map((r) => (r.after === undefined ? r : { state: NOBODY, ...r }));
+    const handle = hub.pollRooms({ rooms: withState, limit: 100, timeoutMs }, (r) => results.push(r));
     return { handle, results };
   }
   const texts = (result: SyncResult | Error | undefined, room: string) =>
-    ((result as SyncResult).get(room) as PollAnswer).body.messages.map((m) => m.text);
+    ((result as SyncResult).get(room)!.answer as PollAnswer).body.messages.map((m) => m.text);
 
   it('parks on every room, is woken by a message in any, answered once, and leaves every room', async () => {
     const store = new ProbeStore(100, { now });
@@ -467,7 +486,7 @@ describe.each([
     expect([...result.keys()].sort()).toEqual(['a', 'b', 'p_x']);
     expect(texts(result, 'a')).toEqual(['old a']);
     expect(texts(result, 'b')).toEqual(['b1']);
-    expect(result.get('p_x')).toMatchObject({ code: 'not_found' });
+    expect(result.get('p_x')!.answer).toMatchObject({ code: 'not_found' });
     expect(hub.parked).toBe(0);
     await vi.waitFor(() => expect(store.subscriptions).toBe(0));
   });
@@ -501,5 +520,150 @@ describe.each([
     await vi.waitFor(() => expect(s.results).toHaveLength(1));
     expect((s.results[0] as SyncResult).size).toBe(0);
     expect(hub.parked).toBe(0);
+  });
+});
+
+describe.each([
+  ['answers later', false],
+  ['answers at once', true],
+])('PollHub, presence and typing, with a store that %s', (_kind, now) => {
+  const ann = { id: 'u-ann', name: 'ann' };
+  const bob = { id: 'u-bob', name: 'bob' };
+  const WINDOW_MS = 30_000;
+  const stateOf = (online: User[], typing: User[] = []) => presenceView({ online, onlineCount: online.length, typing, nextExpiry: undefined }).state;
+
+  function setupPresence() {
+    const store = new ProbeStore(100, { now });
+    const online = new OnlineTracker(store, { windowMs: WINDOW_MS });
+    const hub = new PollHub(store, { capacity: 100, retryAfter: 3, online });
+    const sync = (rooms: SyncRoom[], user?: User, timeoutMs = 60_000) => {
+      const results: (SyncResult | Error)[] = [];
+      const handle = hub.pollRooms({ rooms, limit: 100, timeoutMs, user }, (r) => results.push(r));
+      const result = async () => {
+        await vi.waitFor(() => expect(results).toHaveLength(1));
+        return results[0] as SyncResult;
+      };
+      return { handle, results, result };
+    };
+    return { store, hub, online, sync };
+  }
+  const listsIn = (result: SyncResult, room: string) => JSON.parse(`{${result.get(room)!.presence!.fields}}`);
+  /** With fake timers: lets the hub read and park without moving the clock (vi.waitFor would). */
+  const turns = async () => {
+    for (let i = 0; i < 10; i++) await vi.advanceTimersByTimeAsync(0);
+  };
+
+  it('reports the lists at once to a sync without a state (its user among them), and parks one that has them', async () => {
+    const { hub, sync } = setupPresence();
+    const first = await sync([{ room: 'a', after: 0 }], ann).result();
+    const lists = listsIn(first, 'a');
+    expect(lists).toEqual({ state: stateOf([ann]), online: [ann], onlineCount: 1, typing: [] });
+    expect(first.get('a')!.answer).toMatchObject({ outcome: 'timeout', body: { messages: [], last: 0 } });
+
+    const anns = sync([{ room: 'a', after: 0, state: lists.state }], ann);
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    const bobs = await sync([{ room: 'a', after: 0, state: lists.state }], bob).result();
+    expect(listsIn(bobs, 'a').online).toEqual([ann, bob]);
+    // bob arriving is news to ann's sync too.
+    expect(listsIn(await anns.result(), 'a').online).toEqual([ann, bob]);
+  });
+
+  it('folds presence-only changes: a sync is answered no sooner than a second after it started, with every change by then', async () => {
+    vi.useFakeTimers();
+    const { store, hub, sync } = setupPresence();
+    const s = sync([{ room: 'a', after: 0, state: NOBODY }]);
+    await turns();
+    expect(hub.parked).toBe(1);
+    await vi.advanceTimersByTimeAsync(100);
+    await store.setOnline('a', ann, Date.now() + 60_000, Date.now());
+    await vi.advanceTimersByTimeAsync(300);
+    await store.setTyping('a', bob, Date.now() + TYPING_MS, Date.now());
+    await vi.advanceTimersByTimeAsync(PRESENCE_FOLD_MS - 500);
+    expect(s.results).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(s.results).toHaveLength(1);
+    expect(listsIn(s.results[0] as SyncResult, 'a')).toMatchObject({ online: [ann], onlineCount: 1, typing: [bob] });
+    expect(hub.parked).toBe(0);
+  });
+
+  it('answers a change after a quiet spell at once, and a message with a change at once with both', async () => {
+    vi.useFakeTimers();
+    const { store, hub, sync } = setupPresence();
+    const quiet = sync([{ room: 'a', after: 0, state: NOBODY }]);
+    await turns();
+    expect(hub.parked).toBe(1);
+    await vi.advanceTimersByTimeAsync(5000);
+    await store.setOnline('a', ann, Date.now() + 60_000, Date.now());
+    await turns();
+    expect(quiet.results).toHaveLength(1);
+    expect(listsIn(quiet.results[0] as SyncResult, 'a').online).toEqual([ann]);
+
+    const busy = sync([{ room: 'a', after: 0, state: stateOf([ann]) }]);
+    await turns();
+    expect(hub.parked).toBe(1);
+    await store.setTyping('a', ann, Date.now() + TYPING_MS, Date.now());
+    await store.append('a', draft('hello'), 1);
+    await turns();
+    expect(busy.results).toHaveLength(1);
+    const result = busy.results[0] as SyncResult;
+    expect((result.get('a')!.answer as PollAnswer).body.messages.map((m) => m.text)).toEqual(['hello']);
+    expect(listsIn(result, 'a').typing).toEqual([ann]);
+  });
+
+  it('ends typing after 6 s without a signal: a held sync gets the empty list', async () => {
+    vi.useFakeTimers();
+    const { store, hub, sync } = setupPresence();
+    await store.setTyping('a', ann, Date.now() + TYPING_MS, Date.now());
+    const s = sync([{ room: 'a', after: 0, state: stateOf([], [ann]) }]);
+    await turns();
+    expect(hub.parked).toBe(1);
+    await vi.advanceTimersByTimeAsync(TYPING_MS - 10);
+    expect(s.results).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(s.results).toHaveLength(1);
+    expect(listsIn(s.results[0] as SyncResult, 'a')).toMatchObject({ online: [], typing: [] });
+  });
+
+  it('keeps a user online while their sync is held and for the window after it ended, then reports them gone', async () => {
+    vi.useFakeTimers();
+    const { hub, online, sync } = setupPresence();
+    const anns = sync([{ room: 'a', after: 0, state: stateOf([ann]) }, { room: 'b', after: 0, state: stateOf([ann]) }], ann, 10_000);
+    await turns();
+    expect(hub.parked).toBe(1);
+    expect(online.usersOnline).toBe(1);
+    const bobs = sync([{ room: 'a', after: 0, state: stateOf([ann]) }], undefined, 120_000);
+    await turns();
+    expect(hub.parked).toBe(2);
+    // ann's hold runs out and she polls no more (her tab closed).
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(anns.results).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(WINDOW_MS - 1000);
+    expect(bobs.results).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1000 + 200);
+    expect(bobs.results).toHaveLength(1);
+    expect(listsIn(bobs.results[0] as SyncResult, 'a').online).toEqual([]);
+    await vi.advanceTimersByTimeAsync(WINDOW_MS);
+    expect(online.usersOnline).toBe(0);
+  });
+
+  it('shows a user in a private room only once their membership is confirmed', async () => {
+    const { store, hub, sync } = setupPresence();
+    await store.createRoom('p_r', '', bob);
+    const mallory = { id: 'u-mal', name: 'mallory' };
+    const denied = await sync([{ room: 'p_r', after: 0, member: mallory.id }], mallory).result();
+    expect(denied.get('p_r')!.answer).toMatchObject({ code: 'not_found' });
+    expect(denied.get('p_r')!.presence).toBeUndefined();
+    const bobs = await sync([{ room: 'p_r', after: 0, member: bob.id }], bob).result();
+    expect(listsIn(bobs, 'p_r').online).toEqual([bob]);
+    expect(hub.parked).toBe(0);
+  });
+
+  it('counts a plain poll of a signed-in user as online, and reads presence only for syncs', async () => {
+    const { store, hub, sync } = setupPresence();
+    hub.poll({ room: 'a', after: 0, limit: 10, timeoutMs: 60_000, user: ann }, () => {});
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    expect(store.presenceReads).toBe(0);
+    const result = await sync([{ room: 'a', after: 0 }]).result();
+    expect(listsIn(result, 'a').online).toEqual([ann]);
   });
 });

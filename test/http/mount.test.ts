@@ -18,7 +18,7 @@ const store = new MemoryStore({ retention: 100, maxRooms: 100 });
 const tokens = new Tokens({ secret: new TextEncoder().encode('a test secret of at least 32 bytes'), lifetimeMs: 3_600_000 });
 
 beforeAll(async () => {
-  chat = new Chat(store, { maxTextLength: 4000, capacity: 100, retryAfter: 2, anonymousPosts: true, requireAuthToRead: false, directKey: new Uint8Array(32) });
+  chat = new Chat(store, { maxTextLength: 4000, capacity: 100, retryAfter: 2, anonymousPosts: true, requireAuthToRead: false, onlineWindowMs: 30_000, directKey: new Uint8Array(32) });
   const app = express();
   app.get('/', (_req, res) => {
     res.type('text/plain').send('outer app');

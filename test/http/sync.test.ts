@@ -3,12 +3,15 @@
 // something, one held sync per client, and bad bodies refused whole.
 import { describe, expect, it } from 'vitest';
 import {
+  bearer,
   expectError,
+  getAs,
   metricsText,
   metricValue,
   newRoom,
   parkedPolls,
   postAs,
+  request,
   sendMany,
   signIn,
   track,
@@ -19,23 +22,63 @@ import {
 
 const server = useServer({ retention: 3, syncMaxRooms: 5, maxTimeout: 2 });
 
+interface User {
+  id: string;
+  name: string;
+}
+
+interface RoomEntry {
+  epoch: string;
+  messages: { text: string; seq: number }[];
+  last: number;
+  more: boolean;
+  reset?: true;
+  gap?: true;
+  state?: string;
+  online?: User[];
+  onlineCount?: number;
+  typing?: User[];
+}
+
 interface SyncBody {
-  rooms: Record<string, { epoch: string; messages: { text: string; seq: number }[]; last: number; more: boolean; reset?: true; gap?: true } | { error: { code: string } }>;
+  rooms: Record<string, RoomEntry | { error: { code: string } }>;
   timeout?: number;
   superseded?: true;
 }
 
 const sync = (body: unknown, token?: string): Promise<Res<SyncBody>> => postAs<SyncBody>(server.base, '/api/sync', token, body);
 
+/** A typing form, as a page without scripts (or sendBeacon) sends it. */
+const typingForm = (room: string, token: string, form: string): Promise<Res<unknown>> =>
+  request(server.base, `/api/rooms/${room}/typing`, { method: 'POST', headers: { ...bearer(token), 'Content-Type': 'application/x-www-form-urlencoded' }, body: form });
+
+/**
+ * Cursors at the head of `rooms`, with the state of their lists as `token`'s
+ * user sees them (they themselves online once their sync was read), so that a
+ * sync with them is held until something happens.
+ */
+async function settled(rooms: string[], token?: string): Promise<Record<string, { after: number; epoch: string; state: string }>> {
+  const cursors = Object.fromEntries(rooms.map((room) => [room, {}]));
+  // The first read marks the user online, which the second one's lists include.
+  await sync({ rooms: cursors }, token);
+  const res = await sync({ rooms: cursors }, token);
+  return Object.fromEntries(
+    Object.entries(res.body.rooms).map(([room, entry]) => {
+      const { last, epoch, state } = entry as RoomEntry;
+      return [room, { after: last, epoch, state: state! }];
+    }),
+  );
+}
+
 describe('POST /api/sync', () => {
   it('answers at once with a reset in one room, a gap in another, not_found in a third, and leaves quiet rooms out', async () => {
     const [reset, gap, quiet] = [newRoom('reset'), newRoom('gap'), newRoom('quiet')];
     await sendMany(server.base, reset, 2);
     await sendMany(server.base, gap, 6); // retention 3: seqs 4-6 kept
-    const joined = await sync({ rooms: { [quiet]: {} } });
-    const { epoch } = joined.body.rooms[quiet] as { epoch: string };
+    const { [quiet]: quietCursor } = await settled([quiet]);
+    const { epoch } = quietCursor!;
     const res = await sync({
-      rooms: { [reset]: { after: 1, epoch: 'from-another-life' }, [gap]: { after: 1, epoch }, [quiet]: { after: 0, epoch }, p_secret: {} },
+      rooms: { [reset]: { after: 1, epoch: 'from-another-life' }, [gap]: { after: 1, epoch }, [quiet]: quietCursor, p_secret: {} },
       timeout: 1,
     });
     expect(res.status, res.text).toBe(200);
@@ -53,7 +96,7 @@ describe('POST /api/sync', () => {
   it('holds until a message arrives in any of its rooms, then answers that room', async () => {
     const rooms = [newRoom(), newRoom(), newRoom()];
     const before = await parkedPolls(server.base);
-    const held = track(sync({ rooms: Object.fromEntries(rooms.map((r) => [r, { after: 0 }])), timeout: 2 }));
+    const held = track(sync({ rooms: await settled(rooms), timeout: 2 }));
     await waitParked(server.base, before + 1);
     const metrics = await metricsText(server.base);
     expect(metricValue(metrics, 'chat_syncs_held')).toBe(1);
@@ -67,18 +110,19 @@ describe('POST /api/sync', () => {
   });
 
   it('answers an empty one when the hold (clamped to the server\'s maximum) runs out, and says the hold it applied', async () => {
-    const res = await sync({ rooms: { [newRoom()]: { after: 0 } }, timeout: 30 });
+    const res = await sync({ rooms: await settled([newRoom()]), timeout: 30 });
     expect(res.body).toEqual({ rooms: {}, timeout: 2 });
   });
 
   it('keeps one held sync per client: a newer one supersedes it, an older seq is superseded at once', async () => {
     const room = newRoom();
+    const rooms = await settled([room]);
     const before = await parkedPolls(server.base);
-    const first = track(sync({ rooms: { [room]: { after: 0 } }, client: 'tab-1', seq: 5 }));
+    const first = track(sync({ rooms, client: 'tab-1', seq: 5 }));
     await waitParked(server.base, before + 1);
-    const second = track(sync({ rooms: { [room]: { after: 0 } }, client: 'tab-1', seq: 6 }));
+    const second = track(sync({ rooms, client: 'tab-1', seq: 6 }));
     expect((await first.promise).body).toEqual({ rooms: {}, superseded: true });
-    expect((await sync({ rooms: { [room]: { after: 0 } }, client: 'tab-1', seq: 4 })).body).toEqual({ rooms: {}, superseded: true });
+    expect((await sync({ rooms, client: 'tab-1', seq: 4 })).body).toEqual({ rooms: {}, superseded: true });
     await sendMany(server.base, room, 1);
     expect(Object.keys((await second.promise).body.rooms)).toEqual([room]);
     expect(await parkedPolls(server.base)).toBe(before);
@@ -90,7 +134,7 @@ describe('POST /api/sync', () => {
     const { room } = (await postAs<{ room: string }>(server.base, '/api/rooms', ann.token, {})).body;
     await postAs(server.base, `/api/rooms/${room}/members`, ann.token, { userId: bob.user.id });
     const before = await parkedPolls(server.base);
-    const held = track(sync({ rooms: { [room]: { after: 0 }, [newRoom()]: { after: 0 } } }, bob.token));
+    const held = track(sync({ rooms: await settled([room, newRoom()], bob.token) }, bob.token));
     await waitParked(server.base, before + 1);
     await postAs(server.base, `/api/rooms/${room}/members/remove`, ann.token, { userId: bob.user.id });
     const res = await held.promise;
@@ -109,6 +153,8 @@ describe('POST /api/sync', () => {
     ['an after past 2^53-1', { rooms: { a: { after: 2 ** 53 } } }, 'invalid_parameter'],
     ['an after as a string', { rooms: { a: { after: '3' } } }, 'invalid_parameter'],
     ['an empty epoch', { rooms: { a: { after: 0, epoch: '' } } }, 'invalid_parameter'],
+    ['a state that is not a string', { rooms: { a: { after: 0, state: 7 } } }, 'invalid_parameter'],
+    ['a state too long', { rooms: { a: { after: 0, state: 'x'.repeat(200) } } }, 'invalid_parameter'],
     ['a timeout as a string', { rooms: { a: {} }, timeout: '25' }, 'invalid_parameter'],
     ['a negative timeout', { rooms: { a: {} }, timeout: -1 }, 'invalid_parameter'],
     ['a limit of 0', { rooms: { a: {} }, limit: 0 }, 'invalid_parameter'],
@@ -121,6 +167,81 @@ describe('POST /api/sync', () => {
     const before = await parkedPolls(server.base);
     expectError(await sync(body), 400, code);
     expect(await parkedPolls(server.base)).toBe(before);
+  });
+
+  describe('presence and typing', () => {
+    it('lists who is online in a room (signed-in syncs and polls; anonymous readers not), with its state, once per change', async () => {
+      const room = newRoom('presence');
+      const ann = await signIn(server.base, 'Ann');
+      const bob = await signIn(server.base, 'Bob');
+      const first = await sync({ rooms: { [room]: {} } }, ann.token);
+      expect(first.body.rooms[room]).toMatchObject({ messages: [], online: [ann.user], onlineCount: 1, typing: [] });
+      // Anonymous readers are not counted.
+      await sync({ rooms: { [room]: {} }, timeout: 0 });
+      const cursors = await settled([room], ann.token);
+      const before = await parkedPolls(server.base);
+      const held = track(sync({ rooms: cursors }, ann.token));
+      await waitParked(server.base, before + 1);
+      // bob's plain v1 poll makes him online too.
+      const bobPoll = track(getAs(server.base, `/api/rooms/${room}/messages?after=0&timeout=2`, bob.token));
+      const res = await held.promise;
+      const entry = res.body.rooms[room] as RoomEntry;
+      const online = [ann.user, bob.user].sort((x, y) => (x.id < y.id ? -1 : 1));
+      expect(entry).toMatchObject({ messages: [], last: cursors[room]!.after, online, onlineCount: 2, typing: [] });
+      expect(entry.state).not.toBe(cursors[room]!.state);
+      await bobPoll.promise;
+    });
+
+    it('shows typing, ended by a post, and carries the message and the change in one answer', async () => {
+      const room = newRoom('typing');
+      const ann = await signIn(server.base, 'Ann');
+      const bob = await signIn(server.base, 'Bob');
+      await postAs(server.base, `/api/rooms/${room}/messages`, bob.token, { text: 'warming up' });
+      expect((await postAs(server.base, `/api/rooms/${room}/typing`, bob.token, { typing: true })).status).toBe(204);
+      const typing = (await sync({ rooms: { [room]: {} } }, ann.token)).body.rooms[room] as RoomEntry;
+      expect(typing.typing).toEqual([bob.user]);
+
+      const cursors = await settled([room], ann.token);
+      const before = await parkedPolls(server.base);
+      const held = track(sync({ rooms: cursors }, ann.token));
+      await waitParked(server.base, before + 1);
+      await postAs(server.base, `/api/rooms/${room}/messages`, bob.token, { text: 'done typing' });
+      const entry = (await held.promise).body.rooms[room] as RoomEntry;
+      expect(entry.messages.map((m) => m.text)).toEqual(['done typing']);
+      expect(entry.typing).toEqual([]);
+
+      expect((await postAs(server.base, `/api/rooms/${room}/typing`, bob.token, { typing: true })).status).toBe(204);
+      expect((await typingForm(room, bob.token, 'typing=false')).status).toBe(204);
+      expect(((await sync({ rooms: { [room]: {} } }, ann.token)).body.rooms[room] as RoomEntry).typing).toEqual([]);
+    });
+
+    it('refuses typing without a token, in a room the user may not read, or with a bad body, changing no presence', async () => {
+      const room = newRoom('typing-bad');
+      const ann = await signIn(server.base, 'Ann');
+      const mallory = await signIn(server.base, 'Mallory');
+      const { room: secret } = (await postAs<{ room: string }>(server.base, '/api/rooms', ann.token, {})).body;
+      const before = await parkedPolls(server.base);
+      expectError(await postAs(server.base, `/api/rooms/${room}/typing`, undefined, { typing: true }), 401, 'unauthenticated');
+      expectError(await postAs(server.base, `/api/rooms/${secret}/typing`, mallory.token, { typing: true }), 404, 'not_found');
+      expectError(await postAs(server.base, `/api/rooms/p_nonesuch/typing`, mallory.token, { typing: true }), 404, 'not_found');
+      for (const body of [{}, { typing: 'yes' }, { typing: 1 }, [true]]) {
+        expectError(await postAs(server.base, `/api/rooms/${room}/typing`, mallory.token, body), 400, 'invalid_body');
+      }
+      expectError(await typingForm(room, mallory.token, 'typing=maybe'), 400, 'invalid_body');
+      expectError(await postAs(server.base, `/api/rooms/bad%20name/typing`, mallory.token, { typing: true }), 400, 'invalid_room');
+      expect((await fetch(`${server.base}/api/rooms/${room}/typing`)).status).toBe(405);
+      expect(await parkedPolls(server.base)).toBe(before);
+      const seen = (await sync({ rooms: { [room]: {}, [secret]: {} } }, ann.token)).body.rooms;
+      expect(seen[room]).toMatchObject({ typing: [], online: [ann.user] });
+      expect(seen[secret]).toMatchObject({ typing: [], online: [ann.user] });
+    });
+
+    it('says how many users are online on the instance in its metrics', async () => {
+      const cy = await signIn(server.base, 'Cy');
+      const before = metricValue(await metricsText(server.base), 'chat_users_online')!;
+      await sync({ rooms: { [newRoom()]: {} } }, cy.token);
+      expect(metricValue(await metricsText(server.base), 'chat_users_online')).toBe(before + 1);
+    });
   });
 
   it('answers only POST', async () => {
