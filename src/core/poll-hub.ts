@@ -130,8 +130,8 @@ interface Waiter extends Poll {
   sync: Sync | undefined;
   /** For a part: the presence state the client sent (see SyncRoom.state); undefined for a plain poll too. */
   state: string | undefined;
-  /** Ends the user's online hold on the room (OnlineTracker.hold). */
-  release: (() => void) | undefined;
+  /** Ends the user's online hold on the room (OnlineTracker.hold); `gone` when they may no longer read it. */
+  release: ((gone?: boolean) => void) | undefined;
 }
 
 /** A sync (a poll on several rooms) in the hub: a part parked in each room with a cursor, answered once. */
@@ -518,12 +518,15 @@ export class PollHub {
     this.answer(waiter, group.timeout);
   }
 
-  /** Ends a poll's life in the hub: unparks it and releases its room. False if it had already ended. */
-  private settle(waiter: Waiter): boolean {
+  /**
+   * Ends a poll's life in the hub: unparks it and releases its room. False if
+   * it had already ended. `gone`: the user may no longer read the room.
+   */
+  private settle(waiter: Waiter, gone = false): boolean {
     if (waiter.done) return false;
     waiter.done = true;
     if (!waiter.sync) this.active--;
-    waiter.release?.();
+    waiter.release?.(gone);
     const group = waiter.group;
     if (group) {
       clearTimeout(waiter.timer);
@@ -545,7 +548,8 @@ export class PollHub {
   }
 
   private fail(waiter: Waiter, err: unknown): void {
-    if (this.settle(waiter)) waiter.deliver(err instanceof Error ? err : new Error(String(err)));
+    const gone = err instanceof ChatError && err.code === 'not_found';
+    if (this.settle(waiter, gone)) waiter.deliver(err instanceof Error ? err : new Error(String(err)));
   }
 
   private acquire(room: string): RoomEntry {

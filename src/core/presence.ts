@@ -110,9 +110,11 @@ export class OnlineTracker {
 
   /**
    * A poll of `user` on `room`, to be held up to `holdMs`, has started;
-   * returns the function to call once when it ends (answered or cancelled).
+   * returns the function to call once when it ends (answered or cancelled),
+   * with `gone` when it ended because the user may no longer read the room:
+   * their entry there then ends at once, unless another poll of theirs holds it.
    */
-  hold(room: string, user: User, holdMs: number): () => void {
+  hold(room: string, user: User, holdMs: number): (gone?: boolean) => void {
     const now = this.now();
     let tracked = this.users.get(user.id);
     if (!tracked) this.users.set(user.id, (tracked = { user, rooms: new Map(), held: 0, idleSince: 0 }));
@@ -134,12 +136,16 @@ export class OnlineTracker {
     const held = tracked;
     const hold = roomHold;
     let ended = false;
-    return () => {
+    return (gone = false) => {
       if (ended) return;
       ended = true;
       const at = this.now();
-      if (--hold.count === 0) hold.idleSince = at;
       if (--held.held === 0) held.idleSince = at;
+      if (--hold.count > 0) return;
+      hold.idleSince = at;
+      if (!gone || held.rooms.get(room) !== hold) return;
+      held.rooms.delete(room);
+      this.write(room, held.user, undefined, at, at);
     };
   }
 

@@ -140,7 +140,9 @@ export class PrivateRooms {
   /** `POST /api/rooms/:room/leave`: the caller leaves (an owner passes the room on). */
   async leave(room: string, caller: Caller | undefined): Promise<RoomRecord> {
     const record = await this.readable(room, caller);
-    return (await this.store.removeMember(room, caller!.id)) ?? record;
+    const after = await this.store.removeMember(room, caller!.id);
+    await this.endPresence(room, caller!.id);
+    return after ?? record;
   }
 
   /** `POST /api/rooms/:room/members/remove`: the owner removes a member; anyone else is `forbidden`. */
@@ -149,7 +151,16 @@ export class PrivateRooms {
     const userId = userIdOf(fields(body));
     if (room.startsWith('dm_')) throw new ChatError('forbidden', 'a direct-message room has exactly its two members; leave it instead');
     if (record.owner.id !== caller!.id) throw new ChatError('forbidden', 'only the room\'s owner removes members');
-    return (await this.store.removeMember(room, userId)) ?? record;
+    const after = await this.store.removeMember(room, userId);
+    await this.endPresence(room, userId);
+    return after ?? record;
+  }
+
+  /** Someone who may no longer read the room is neither online nor typing in it from now on. */
+  private async endPresence(room: string, userId: string): Promise<void> {
+    const now = Date.now();
+    const user = { id: userId, name: '' };
+    await Promise.all([this.store.setOnline(room, user, now, now), this.store.setTyping(room, user, now, now)]);
   }
 
   /** `GET /api/rooms/:room/members`. */

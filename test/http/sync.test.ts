@@ -128,7 +128,7 @@ describe('POST /api/sync', () => {
     expect(await parkedPolls(server.base)).toBe(before);
   });
 
-  it('ends a removed member\'s held sync at once, with not_found for that room', async () => {
+  it('ends a removed member\'s held sync at once, with not_found for that room, and shows them online there no more', async () => {
     const ann = await signIn(server.base, 'Ann');
     const bob = await signIn(server.base, 'Bob');
     const { room } = (await postAs<{ room: string }>(server.base, '/api/rooms', ann.token, {})).body;
@@ -140,6 +140,11 @@ describe('POST /api/sync', () => {
     const res = await held.promise;
     expect(res.body.rooms[room]).toEqual({ error: { code: 'not_found', message: 'no such room' } });
     expect(await parkedPolls(server.base)).toBe(before);
+    // And no longer shown online there, though his last sync ended just now.
+    const seen = (await sync({ rooms: { [room]: {} } }, ann.token)).body.rooms[room] as RoomEntry;
+    expect(seen.online).toEqual([ann.user]);
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // past the grace after which an idle user's end time is written
+    expect(((await sync({ rooms: { [room]: {} } }, ann.token)).body.rooms[room] as RoomEntry).online).toEqual([ann.user]);
   });
 
   it.each<[string, unknown, string]>([
