@@ -2,6 +2,7 @@ import { afterAnswer, tailAnswer, timeoutAnswer, type Outcome, type PollAnswer }
 import type { DeliverSync, SyncRequest, SyncResult, SyncRoom } from './sync.js';
 import { ChatError } from './errors.js';
 import { PRESENCE_LIST_LIMIT, presenceView, type OnlineTracker, type PresenceView } from './presence.js';
+import { RoomPresence } from './room-presence.js';
 import { isMember, roomNotFound } from './rooms.js';
 import type { Store } from './store.js';
 import type { User } from './types.js';
@@ -94,9 +95,6 @@ export const CACHED_ANSWERS_PER_ROOM = 8;
  */
 export const PRESENCE_FOLD_MS = 1000;
 
-/** The least time between presence reads that an entry's expiry causes, so that expiries one after another fold too. */
-const EXPIRY_READ_MIN_MS = 100;
-
 /** What an answered poll's caller holds: nothing is left to cancel. */
 const ANSWERED: Poll = { cancel() {} };
 
@@ -160,14 +158,8 @@ interface RoomEntry {
   readonly gated: Set<Waiter>;
   /** Parked parts of syncs, which watch the room's presence too. */
   readonly watchers: Set<Waiter>;
-  /** The presence lists as last read, and the signal count when that read started. */
-  presence: PresenceView | undefined;
-  presenceSignals: number;
-  /** A presence read in flight, shared by the parts that start meanwhile, and the signal count when it started. */
-  presenceRead: Promise<PresenceView> | undefined;
-  presenceReadSignals: number;
-  /** Reads the presence again when its earliest entry ends, which no signal announces. */
-  presenceTimer: NodeJS.Timeout | undefined;
+  /** Made when a sync first watches the room. */
+  presence: RoomPresence | undefined;
   /** Change signals received; a poll compares it across its first read. */
   signals: number;
   /** When the first signal not yet flushed arrived (for the wake-up latency). */
@@ -345,7 +337,7 @@ export class PollHub {
 
   /** The room's presence as last read, when it differs from what the part's client has. */
   private changedPresence(part: Waiter): PresenceView | undefined {
-    const { presence } = part.entry;
+    const presence = part.entry.presence?.view;
     return part.sync && presence && presence.state !== part.state ? presence : undefined;
   }
 
@@ -461,7 +453,7 @@ export class PollHub {
     }
     // Only once the membership is known: a user is never shown in a private room they may not read.
     if (request.user) waiter.release = this.options.online?.hold(request.room, request.user, holdMs);
-    const presence = waiter.sync ? await this.presenceOf(entry) : undefined;
+    const presence = waiter.sync ? await this.presenceOf(entry).read(entry.signals) : undefined;
     if (waiter.done) return;
     const { answer, epoch } = await this.resolve(request.room, request.after, request.epoch, request.limit);
     if (waiter.done) return;
@@ -564,10 +556,6 @@ export class PollHub {
       gated: new Set(),
       watchers: new Set(),
       presence: undefined,
-      presenceSignals: -1,
-      presenceRead: undefined,
-      presenceReadSignals: -1,
-      presenceTimer: undefined,
       users: 1,
       signals: 0,
       signaledAt: 0,
@@ -600,51 +588,16 @@ export class PollHub {
   private release(entry: RoomEntry): void {
     if (--entry.users > 0 || entry.released) return;
     entry.released = true;
-    clearTimeout(entry.presenceTimer);
+    entry.presence?.stop();
     if (this.rooms.get(entry.room) === entry) this.rooms.delete(entry.room);
     entry.unsubscribe?.();
   }
 
-  /**
-   * The room's presence as of its latest change signal: the last read while
-   * no signal came since it started (and no entry of it has ended), else a
-   * new read, shared by every part that asks while it is in flight.
-   */
-  private presenceOf(entry: RoomEntry): Promise<PresenceView> {
-    const { presence } = entry;
-    const now = this.now();
-    const current = presence && entry.presenceSignals === entry.signals && (presence.nextExpiry === undefined || presence.nextExpiry > now);
-    if (current) return Promise.resolve(presence);
-    if (entry.presenceRead && entry.presenceReadSignals === entry.signals) return entry.presenceRead;
-    const signals = entry.signals;
-    const read = this.store.readPresence(entry.room, now, PRESENCE_LIST_LIMIT).then((snapshot) => {
-      const view = presenceView(snapshot);
-      // An older read finishing late must not replace what a newer one found.
-      if (entry.presenceReadSignals === signals) {
-        entry.presence = presence?.state === view.state && presence.nextExpiry === view.nextExpiry ? presence : view;
-        entry.presenceSignals = signals;
-        entry.presenceRead = undefined;
-        this.armExpiry(entry, view.nextExpiry);
-      }
-      return entry.presence ?? view;
-    });
-    entry.presenceRead = read;
-    entry.presenceReadSignals = signals;
-    read.catch(() => {
-      if (entry.presenceRead === read) entry.presenceRead = undefined;
-    });
-    return read;
-  }
-
-  /** Reads the room's presence again, as after a signal, when its earliest entry ends. */
-  private armExpiry(entry: RoomEntry, nextExpiry: number | undefined): void {
-    clearTimeout(entry.presenceTimer);
-    entry.presenceTimer = undefined;
-    if (nextExpiry === undefined || entry.released) return;
-    entry.presenceTimer = setTimeout(() => {
-      entry.presenceTimer = undefined;
+  /** The room's presence, as syncs watching it see it; an entry that ends is one more change of the room. */
+  private presenceOf(entry: RoomEntry): RoomPresence {
+    return (entry.presence ??= new RoomPresence(this.store, entry.room, this.now, () => {
       if (entry.watchers.size > 0) this.signal(entry);
-    }, Math.max(EXPIRY_READ_MIN_MS, nextExpiry - this.now()));
+    }));
   }
 
   private signal(entry: RoomEntry): void {
@@ -691,7 +644,7 @@ export class PollHub {
   /** The presence for a flush; a failed read ends the parts watching it with the error. */
   private async readWatched(entry: RoomEntry): Promise<PresenceView | undefined> {
     try {
-      return await this.presenceOf(entry);
+      return await this.presenceOf(entry).read(entry.signals);
     } catch (err) {
       for (const part of entry.watchers) this.fail(part, err);
       return undefined;
