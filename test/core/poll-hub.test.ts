@@ -3,6 +3,7 @@ import type { PollAnswer } from '../../src/core/answer.js';
 import { ChatError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/core/memory-store.js';
 import { CACHED_ANSWERS_PER_ROOM, PRESENCE_FOLD_MS, PollHub, type PollHubOptions, type PollRequest } from '../../src/core/poll-hub.js';
+import { SyncClients } from '../../src/core/sync-clients.js';
 import { OnlineTracker, TYPING_MS, presenceView } from '../../src/core/presence.js';
 import type { ChangeListener, Store } from '../../src/core/store.js';
 import type { SyncResult, SyncRoom } from '../../src/core/sync.js';
@@ -509,6 +510,34 @@ describe.each([
     await vi.waitFor(() => expect(store.subscriptions).toBe(0));
     await vi.advanceTimersByTimeAsync(10_000);
     expect(c.results).toEqual([]);
+  });
+
+  it('is superseded by a newer sync of the same client and user, leaving every room; a late seq is superseded at once', async () => {
+    const store = new ProbeStore(100, { now });
+    const hub = new PollHub(store, { capacity: 10, retryAfter: 3 });
+    const clients = new SyncClients();
+    const start = (seq: number, user?: string) => {
+      const results: unknown[] = [];
+      clients.start({ id: 'browser-1', seq, user }, (r) => results.push(r), (end) =>
+        hub.pollRooms({ rooms: [{ room: 'a', after: 0, state: NOBODY }, { room: 'b', after: 0, state: NOBODY }], limit: 100, timeoutMs: 60_000 }, end),
+      );
+      return results;
+    };
+    const first = start(10);
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    const second = start(11);
+    expect(first).toEqual(['superseded']);
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    expect(start(9)).toEqual(['superseded']);
+    // Another user on the same client id is someone else's sync: both are held.
+    const other = start(1, 'u-other');
+    await vi.waitFor(() => expect(hub.parked).toBe(2));
+    await store.append('a', draft('news'), 1);
+    await vi.waitFor(() => expect(second).toHaveLength(1));
+    await vi.waitFor(() => expect(other).toHaveLength(1));
+    expect(texts(second[0] as SyncResult, 'a')).toEqual(['news']);
+    expect(hub.parked).toBe(0);
+    await vi.waitFor(() => expect(store.subscriptions).toBe(0));
   });
 
   it('is answered at shutdown as if its hold ran out', async () => {
