@@ -1,16 +1,21 @@
 // The chat page, a client of the long poll with no framework and no build step.
 // This module chooses who you are and which room you are in (the join form, the
-// bar it collapses into, the URL hash). session.js signs you in as a guest, room.js
-// follows the room, messages.js shows it, send.js posts to it, rooms.js lists your
-// rooms, members.js is the room's panel, identity.js shows who you are, drawer.js
-// opens and closes the room list, and http.js talks to the server.
+// bar it collapses into, the URL hash). session.js signs you in as a guest; tabs.js
+// elects the one tab of the browser that syncs (sync.js) every room followed, for
+// all its tabs; state.js keeps what each room has; room.js shows the room you are
+// in, messages.js its messages, presence.js who is online and typing; send.js posts
+// to it; rooms.js lists your rooms with their unread counts, members.js is the
+// room's panel, identity.js shows who you are, drawer.js opens and closes the room
+// list, and http.js talks to the server.
 
 import { ui, balancedIsolates } from './ui.js';
 import { myName, nameProblem, setMyName } from './name.js';
 import { ensureSession, session } from './session.js';
 import { currentRoom, enterRoom, leaveRoom } from './room.js';
 import { refreshRooms } from './rooms.js';
+import { startTabs } from './tabs.js';
 import './send.js';
+import './presence.js';
 import './members.js';
 import './identity.js';
 import './drawer.js';
@@ -73,6 +78,8 @@ async function signIn(name) {
     guestsOff = err.code === 'guest_sessions_disabled';
     signInFailure = guestsOff ? null : `Could not sign in: ${err.message}. Try again.`;
   }
+  // Syncing needs to know whose rooms: the lock and channel of the browser's tabs are per user.
+  if (signedIn()) startTabs();
   return signedIn();
 }
 

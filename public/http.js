@@ -68,6 +68,8 @@ async function request(url, { signal, body, timeoutMs = REQUEST_TIMEOUT_MS }, be
       cache: 'no-store',
       signal: ctrl.signal,
     });
+    // 204: done, nothing to say (typing).
+    if (res.status === 204) return {};
     const data = await res.json().catch(() => null);
     if (res.ok && data && typeof data === 'object') return data;
     // A proxy's HTML error page has no JSON error; say what we know.

@@ -10,6 +10,7 @@ import { nameProblem } from './name.js';
 import { myId } from './session.js';
 import { currentRoom, isPrivate, roomEvents } from './room.js';
 import { forget, nameOf, putRecord, recordOf, roomsEvents } from './rooms.js';
+import { stateEvents } from './state.js';
 
 const USER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const CONFIRM_MS = 6000;
@@ -38,7 +39,7 @@ async function loadMembers(room) {
     const record = await api(`api/rooms/${room}/members?${bust()}`);
     if (room === currentRoom) putRecord(record);
   } catch {
-    // A 404 reaches the poll too, which says so; anything else: the list we had.
+    // A 404 reaches the sync too, which says so; anything else: the list we had.
   }
 }
 
@@ -172,7 +173,8 @@ roomEvents.addEventListener('enter', () => {
   if (currentRoom && isPrivate(currentRoom)) loadMembers(currentRoom);
 });
 roomEvents.addEventListener('leave', () => setOpen(false));
-roomEvents.addEventListener('gone', () => {
+stateEvents.addEventListener('gone', ({ detail: { room } }) => {
+  if (room !== currentRoom) return;
   ui.membersBox.hidden = true;
   ui.copyLink.hidden = true;
 });

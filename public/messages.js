@@ -1,25 +1,15 @@
 // The conversation on screen: messages (each with its author's avatar, which opens a
-// direct message, see rooms.js), gap markers, which seqs are shown, and which are our own.
+// direct message, see rooms.js) and gap markers, drawn from a room's items in
+// state.js: all at once when a room is shown, then as they arrive or as older ones
+// are loaded. Which messages are our own is sent.js's to say.
 
 import { el, ui } from './ui.js';
-import { sentHere } from './sent.js';
+import { authorIdOf, isOwn } from './sent.js';
 import { myId } from './session.js';
 import { avatar, describeUser, idTag } from './avatar.js';
-
-// The epoch and last seq of what is on screen: a message at or below `last` in
-// the same epoch is already shown and is dropped.
-export const view = { epoch: null, last: 0 };
+import { GAP } from './state.js';
 
 const pad = (n) => String(n).padStart(2, '0');
-
-const authorIdOf = (m) => (typeof m.authorId === 'string' && m.authorId ? m.authorId : null);
-
-// Own is by user id, never by name: two people may both be called "ann". A message
-// from before accounts has no id; it is ours if this tab sent it.
-function isOwn(m) {
-  const id = authorIdOf(m);
-  return id ? id === myId() : sentHere(m.clientMsgId);
-}
 
 function renderMessage(m) {
   const id = authorIdOf(m);
@@ -47,46 +37,37 @@ function renderMessage(m) {
   return node;
 }
 
-const gapMarker = () => el('div', 'gap', 'Some earlier messages are no longer available.');
-export const oldestShown = () => Number(ui.messages.querySelector('.msg')?.dataset.seq ?? 0);
+const render = (item) => (item === GAP ? el('div', 'gap', 'Some earlier messages are no longer available.') : renderMessage(item));
+const oldestShown = () => Number(ui.messages.querySelector('.msg')?.dataset.seq ?? 0);
 const nearBottom = () => ui.scroller.scrollHeight - ui.scroller.scrollTop - ui.scroller.clientHeight < 48;
 const scrollToBottom = () => { ui.scroller.scrollTop = ui.scroller.scrollHeight; };
 
 export function clearMessages() {
   ui.messages.replaceChildren();
-  view.epoch = null;
-  view.last = 0;
   ui.older.hidden = true;
 }
 
-/** Shows a join's or a poll's answer; returns how many of its messages were new. */
-export function showMessages(r, replace) {
-  const stick = replace || nearBottom();
-  if (replace) {
-    clearMessages();
-    view.epoch = r.epoch;
-  }
-  const fresh = r.messages.filter((m) => m.seq > view.last);
-  const batch = document.createDocumentFragment();
-  if (r.gap && !replace) batch.append(gapMarker());
-  for (const m of fresh) batch.append(renderMessage(m));
-  ui.messages.append(batch);
-  if (fresh.length) view.last = fresh[fresh.length - 1].seq;
-  if (replace) ui.older.hidden = oldestShown() <= 1;
-  // Follow the conversation unless the reader scrolled up; always show one's own message.
-  if (stick || fresh.some(isOwn)) scrollToBottom();
-  return fresh.length;
+/** A room's items in place of what was shown, at the newest. */
+export function showAll(items) {
+  ui.messages.replaceChildren(...items.map(render));
+  ui.older.hidden = oldestShown() <= 1 || ui.messages.firstChild?.classList.contains('gap');
+  scrollToBottom();
 }
 
-/** Puts a page of history above what is shown; returns how many of its messages were older. */
-export function showOlder(r) {
-  const older = r.messages.filter((m) => m.seq < oldestShown());
+/** Items that arrived, below the others. */
+export function showNew(items) {
+  const stick = nearBottom();
+  ui.messages.append(...items.map(render));
+  // Follow the conversation unless the reader scrolled up; always show one's own message.
+  if (stick || items.some((i) => i !== GAP && isOwn(i))) scrollToBottom();
+}
+
+/** Older items above the others. */
+export function showOlder(items) {
   // Keep what the reader is looking at in place while content grows above it.
   const fromBottom = ui.scroller.scrollHeight - ui.scroller.scrollTop;
-  ui.messages.prepend(...older.map(renderMessage));
-  if (!r.more && oldestShown() > 1) ui.messages.prepend(gapMarker());
+  ui.messages.prepend(...items.map(render));
   ui.scroller.scrollTop = ui.scroller.scrollHeight - fromBottom;
-  return older.length;
 }
 
 /** After the session changed (a new guest): which shown messages are ours now. */

@@ -1,14 +1,16 @@
-// The user's rooms, listed in the drawer: the public rooms they visited (kept in
-// localStorage), and their private rooms and direct messages as the server lists
-// them (GET /api/rooms: on load, on entering a room, every 30 s, and when the
-// session changes); what a room is called; creating a private room; and opening a
-// direct message from any avatar button (messages, members).
+// The user's rooms, listed in the drawer with their unread counts: the public rooms
+// they visited (kept in localStorage, shared by the tabs), and their private rooms
+// and direct messages as the server lists them (GET /api/rooms: on load, on
+// entering a room, every 30 s, and when the session changes). These are the rooms
+// the sync follows (state.js). Also what a room is called; creating a private room;
+// and opening a direct message from any avatar button (messages, members).
 
 import { api, bust } from './http.js';
 import { el, isolate, notify, ui } from './ui.js';
 import { avatar, describeUser } from './avatar.js';
 import { myId, session, sessionEvents } from './session.js';
 import { currentRoom, isGone, isPrivate, rejoinRoom, roomEvents, setTitle } from './room.js';
+import { setFollowed, stateEvents, unreadOf } from './state.js';
 
 const VISITED_KEY = 'chat.rooms';
 const VISITED_MAX = 30;
@@ -97,9 +99,27 @@ function entry(room) {
     link.append(el('span', 'room-icon', '#'), el('span', 'room-name', room));
     link.firstChild.setAttribute('aria-hidden', 'true');
   }
+  const badge = unreadBadge(unreadOf(room));
+  if (badge) link.append(badge);
   const item = el('li');
   item.append(link);
   return item;
+}
+
+/** "3 unread" to a screen reader, a "3" in a pill to the eye; null when there is nothing unread. */
+function unreadBadge(count) {
+  if (!count) return null;
+  const badge = el('span', 'unread', count > 99 ? '99+' : String(count));
+  badge.append(el('span', 'visually-hidden', ' unread'));
+  return badge;
+}
+
+/** On the button that opens the drawer, the total: on a phone the list itself is out of sight. */
+function showTotal() {
+  const total = [...visited, ...records.keys()].reduce((sum, room) => sum + unreadOf(room), 0);
+  ui.drawerToggle.querySelector('.unread')?.remove();
+  const badge = unreadBadge(total);
+  if (badge) ui.drawerToggle.append(badge);
 }
 
 function fill({ title, list }, rooms) {
@@ -114,6 +134,8 @@ function render() {
   fill(ui.lists.public, visited);
   ui.roomsEmpty.hidden = all.length + visited.length > 0;
   ui.createForm.hidden = !session;
+  setFollowed([...visited, ...all]);
+  showTotal();
   if (currentRoom && isPrivate(currentRoom)) {
     setTitle(...nameOf(currentRoom));
     roomsEvents.dispatchEvent(new CustomEvent('record', { detail: { room: currentRoom } }));
@@ -216,8 +238,24 @@ roomEvents.addEventListener('enter', ({ detail: { room } }) => {
 });
 roomEvents.addEventListener('leave', render);
 // Not ours (any more): off the list, which a reload would confirm.
-roomEvents.addEventListener('gone', ({ detail: { room } }) => {
+stateEvents.addEventListener('gone', ({ detail: { room } }) => {
   records.delete(room);
+  render();
+});
+// Only the badge: the rest of the entry has not changed.
+stateEvents.addEventListener('unread', ({ detail: { room } }) => {
+  for (const link of ui.drawer.querySelectorAll(`nav a[href="#${room}"]`)) {
+    link.querySelector('.unread')?.remove();
+    const badge = unreadBadge(unreadOf(room));
+    if (badge) link.append(badge);
+  }
+  showTotal();
+});
+stateEvents.addEventListener('reset', render);
+// A room visited in another tab is followed here too.
+addEventListener('storage', (event) => {
+  if (event.key !== VISITED_KEY) return;
+  visited = loadVisited();
   render();
 });
 sessionEvents.addEventListener('change', ({ detail: { reason } }) => {

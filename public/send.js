@@ -6,6 +6,7 @@ import { ui } from './ui.js';
 import { currentRoom } from './room.js';
 import { myName } from './name.js';
 import { rememberSent } from './sent.js';
+import { typingEnded } from './presence.js';
 
 // getRandomValues, unlike randomUUID, also works on plain-http pages.
 const newClientMsgId = () =>
@@ -37,8 +38,9 @@ async function send() {
   setSendStatus('pending', 'Sending…');
   for (let attempt = 0; ; attempt++) {
     try {
-      // Not added to the list from this answer: it arrives through the poll, in the room's order.
+      // Not added to the list from this answer: it arrives through the sync, in the room's order.
       await api(messagesUrl(room), { body: { text, author, clientMsgId }, signal });
+      typingEnded();
       unsent = null;
       ui.text.value = '';
       setSendStatus('', '');

@@ -1,8 +1,10 @@
-// The clientMsgIds this tab sent. A signed message is our own by its author id
-// (messages.js); one without (posted anonymously, as in protocol v1) is our own
-// if this tab sent it: names cannot tell, since two people may both be called
-// "ann". Kept in sessionStorage, which is per tab, so a reload still knows them
-// and another tab does not; bounded, because a tab may stay open for weeks.
+// Which messages are our own: a signed message by its author id; one without
+// (posted anonymously, as in protocol v1) if this tab sent it, by the clientMsgIds
+// it sent: names cannot tell, since two people may both be called "ann". Those ids
+// are kept in sessionStorage, which is per tab, so a reload still knows them and
+// another tab does not; bounded, because a tab may stay open for weeks.
+
+import { myId } from './session.js';
 
 const SENT_KEY = 'chat.sent';
 const SENT_MAX = 500;
@@ -19,7 +21,7 @@ function load() {
   }
 }
 
-/** Before posting: the message may come back through the poll before the post's answer. */
+/** Before posting: the message may come back through the sync before the post's answer. */
 export function rememberSent(clientMsgId) {
   if (known.has(clientMsgId)) return; // a retry
   sent.push(clientMsgId);
@@ -29,3 +31,10 @@ export function rememberSent(clientMsgId) {
 }
 
 export const sentHere = (clientMsgId) => typeof clientMsgId === 'string' && known.has(clientMsgId);
+
+export const authorIdOf = (m) => (typeof m.authorId === 'string' && m.authorId ? m.authorId : null);
+
+export function isOwn(m) {
+  const id = authorIdOf(m);
+  return id ? id === myId() : sentHere(m.clientMsgId);
+}

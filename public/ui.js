@@ -5,6 +5,7 @@ const $ = (id) => document.getElementById(id);
 
 export const ui = {
   title: $('room-title'), me: $('me'), myName: $('my-name'), status: $('status'), change: $('change'),
+  online: $('online'), typing: $('typing'),
   joinForm: $('join-form'), joinHint: $('join-hint'), cancelJoin: $('join-cancel'),
   name: $('name'), nameError: $('name-error'), nameNote: $('name-note'), join: $('join'), room: $('room'), roomError: $('room-error'),
   scroller: $('scroller'), older: $('older'), messages: $('messages'),

@@ -1,9 +1,10 @@
 // The page in a real browser against a real server with the real default (posting
 // needs a token: the page signs in as a guest): two people chatting, user text
 // that looks like HTML staying text, bidi controls kept in their box, the layout
-// on a phone, own messages, cache busting, answers that come too soon, and
+// on a phone, own messages, cache busting, syncs answered too soon, and
 // messages from before accounts (no author id). Private rooms, direct messages and
-// the session's lifetime are in private-rooms-browser.test.ts.
+// the session's lifetime are in private-rooms-browser.test.ts; many tabs of one
+// browser sharing one sync, unread counts, presence and typing in tabs-browser.test.ts.
 import { describe, expect, it } from 'vitest';
 import { type Page } from 'playwright-core';
 import { useBrowserChat } from './helpers/browser.js';
@@ -267,7 +268,7 @@ describe('chat page', () => {
     expect(await third.locator('#my-id').textContent()).toBe(await first.locator('#my-id').textContent());
   }, TEST_TIMEOUT);
 
-  it('sends the session token on every request, polls included, and never in a URL', async () => {
+  it('sends the session token on every request, syncs included, and never in a URL', async () => {
     const room = newRoom();
     const page = await newPage();
     const seen: { method: string; url: string; auth: string | undefined }[] = [];
@@ -277,12 +278,12 @@ describe('chat page', () => {
     await openChat('ann', room, page);
     await send(page, 'signed');
     await shown(page, 'signed');
-    await post(room, 'wakes the poll');
-    await shown(page, 'wakes the poll');
+    await post(room, 'wakes the sync');
+    await shown(page, 'wakes the sync');
     const token = await page.evaluate<string>('JSON.parse(localStorage.getItem("chat.session")).token');
 
-    const polls = seen.filter((r) => r.url.includes('/messages?') && r.url.includes('after='));
-    expect(polls.length).toBeGreaterThan(0);
+    const syncs = seen.filter((r) => r.method === 'POST' && r.url.endsWith('/api/sync'));
+    expect(syncs.length).toBeGreaterThan(0);
     for (const r of seen) {
       expect(r.url).not.toContain(token);
       // Only asking for the session goes without one.
@@ -324,13 +325,16 @@ describe('chat page', () => {
   it('never sends the same GET URL from two page loads', async () => {
     const room = newRoom();
     const loads: string[][] = [];
-    /** From now on, the GET URLs `page` asks for go into a list of their own. */
+    const syncs: number[] = [];
+    /** From now on, the GET URLs `page` asks for go into a list of their own, and its syncs are counted. */
     const record = (page: Page) => {
       const urls: string[] = [];
-      loads.push(urls);
+      const load = loads.push(urls) - 1;
+      syncs[load] = 0;
       page.removeAllListeners('request');
       page.on('request', (req) => {
         if (req.method() === 'GET' && req.url().includes('/api/')) urls.push(req.url());
+        if (req.method() === 'POST' && req.url().endsWith('/api/sync')) syncs[load]!++;
       });
     };
     const first = await newPage();
@@ -339,14 +343,14 @@ describe('chat page', () => {
     const second = await newPage();
     record(second);
     await openChat('bob', room, second);
-    await post(room, 'wakes both polls');
-    for (const page of [first, second]) await shown(page, 'wakes both polls');
+    await post(room, 'wakes both syncs');
+    for (const page of [first, second]) await shown(page, 'wakes both syncs');
     record(first);
     await first.reload();
-    await shown(first, 'wakes both polls');
+    await shown(first, 'wakes both syncs');
 
-    // Each load has joined and polled.
-    await expect.poll(() => loads.map((urls) => urls.length >= 2), WAIT).toEqual([true, true, true]);
+    // Each load has asked for its room list (a GET, as history and members are) and synced.
+    await expect.poll(() => loads.map((urls, i) => urls.length >= 1 && syncs[i]! >= 1), WAIT).toEqual([true, true, true]);
     for (const [i, urls] of loads.entries()) {
       for (const other of loads.slice(i + 1)) expect(urls.filter((url) => other.includes(url))).toEqual([]);
     }
@@ -357,26 +361,26 @@ describe('chat page', () => {
     const page = await openChat('ann', room);
     const info = (await (await fetch(`${chat.server().baseUrl}/api/rooms/${room}`)).json()) as { epoch: string };
 
-    // A cache that ignores no-store and query strings: every poll answered at once, empty.
-    let polls = 0;
-    await page.route(/\/messages\?.*after=/, (route) => {
-      polls++;
-      const after = Number(new URL(route.request().url()).searchParams.get('after'));
-      return route.fulfill({
-        contentType: 'application/json',
-        body: JSON.stringify({ room, epoch: info.epoch, messages: [], last: after, more: false }),
-      });
+    // A broken proxy answering for the server: every sync answered at once, each room
+    // with nothing after the cursor it was sent.
+    let syncs = 0;
+    await page.route('**/api/sync', (route) => {
+      syncs++;
+      const { rooms } = route.request().postDataJSON() as { rooms: Record<string, { after?: number; epoch?: string }> };
+      const answers = Object.fromEntries(Object.entries(rooms).map(([name, cursor]) =>
+        [name, { epoch: cursor.epoch ?? info.epoch, messages: [], last: cursor.after ?? 0, more: false }]));
+      return route.fulfill({ contentType: 'application/json', body: JSON.stringify({ rooms: answers, timeout: 25 }) });
     });
-    // Answers the poll already held by the server; the page's next polls meet the "cache".
+    // Answers the sync already held by the server; the page's next syncs meet the "proxy".
     await post(room, 'before the cache');
     await shown(page, 'before the cache');
-    await expect.poll(() => polls, WAIT).toBeGreaterThan(0);
-    const from = polls;
+    await expect.poll(() => syncs, WAIT).toBeGreaterThan(0);
+    const from = syncs;
     await page.waitForTimeout(3000);
-    expect(polls - from).toBeLessThan(10);
+    expect(syncs - from).toBeLessThan(10);
     expect(await page.locator('#status').getAttribute('title')).toContain('too soon');
 
-    await page.unroute(/\/messages\?.*after=/);
+    await page.unroute('**/api/sync');
     await post(room, 'after the cache');
     await shown(page, 'after the cache');
     await page.locator('#status[data-state="live"]').waitFor(WAIT);

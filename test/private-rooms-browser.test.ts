@@ -107,18 +107,22 @@ describe('direct messages', () => {
     const carol = await openChat('carol', lobby);
     await shown(carol, 'back in the lobby');
     expect(await listed(carol)).not.toContain(`#${dm}`);
-    const polls: string[] = [];
-    carol.on('request', (req) => { if (req.url().includes(`/rooms/${dm}/`)) polls.push(req.url()); });
+    // Her requests about the room: its own routes, and syncs naming it.
+    const asks: string[] = [];
+    carol.on('request', (req) => {
+      if (req.url().includes(`/rooms/${dm}/`) || (req.url().endsWith('/api/sync') && req.postData()?.includes(`"${dm}"`))) asks.push(req.url());
+    });
     await goToRoom(carol, dm);
     await waitGone(carol);
+    expect(asks.length).toBeGreaterThan(0);
     // No one can invite her into a direct message: the notice says whose it is instead.
     expect(await carol.locator('.room-notice').textContent()).toContain('only its two people can open it');
     expect(await carol.locator('#messages .msg').count()).toBe(0);
-    // Said once and left at that: no "reconnecting", no polls going on.
-    const asked = polls.length;
+    // Said once and left at that: no "reconnecting", no syncs asking for it again.
+    const asked = asks.length;
     await carol.waitForTimeout(2000);
     expect(await carol.locator('#status').getAttribute('data-state')).toBe('gone');
-    expect(polls.length).toBe(asked);
+    expect(asks.length).toBe(asked);
     // Opened from the link in a new tab, the same.
     const again = await carol.context().newPage();
     await again.goto(`${chat.server().baseUrl}/#${dm}`);
@@ -237,7 +241,7 @@ describe('private rooms', () => {
     await gus.locator('#status[data-state="live"]').waitFor(WAIT);
     await shown(gus, 'thanks, olga');
 
-    // The owner removes him: his held poll ends, and he sees "not found".
+    // The owner removes him: his held sync ends, and he sees "not found".
     const remove = olga.locator('#members .member', { hasText: gusId }).locator('button.remove');
     await remove.waitFor(WAIT);
     await remove.click();
