@@ -10,7 +10,7 @@ import { StoreOpenError, type Store } from './core/store.js';
 import { createRequestListener } from './http/app.js';
 import { Metrics } from './http/metrics.js';
 import { answerAsJson } from './http/node-answers.js';
-import { postLimiter } from './http/rate-limit.js';
+import { TYPING, TYPING_LIMIT, postLimiter } from './http/rate-limit.js';
 import { createLog, type Log } from './log.js';
 import { openStore } from './stores/open.js';
 import { RedisStore } from './stores/redis-store.js';
@@ -96,6 +96,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     guestSessions: config.guestSessions,
     syncMaxRooms: config.syncMaxRooms,
     postLimiter: config.postRate > 0 ? postLimiter(rate, shared) : undefined,
+    typingLimiter: postLimiter(TYPING_LIMIT, shared, TYPING),
     metrics,
     trustProxy: config.trustProxy,
     log,

@@ -16,6 +16,23 @@ export interface PostLimiter {
   consume(key: string): Promise<void>;
 }
 
+/** What a limiter counts: the name of its counts (the key prefix), and what a refusal says. */
+export interface LimitKind {
+  name: string;
+  refusal: string;
+}
+
+const POSTS: LimitKind = { name: 'post-rate', refusal: 'too many messages; slow down' };
+
+/**
+ * Typing notices a user may send: every one that starts or stops typing
+ * signals the room, and every instance with syncs on it reads the room's
+ * lists again. A page sends one every 3 s while its user types, and one when
+ * they stop; 10 in 10 s is three times that.
+ */
+export const TYPING_LIMIT: RateLimit = { perSecond: 1, burst: 10 };
+export const TYPING: LimitKind = { name: 'typing-rate', refusal: 'too many typing notices; send one every few seconds at most' };
+
 /**
  * The posting limit, from `rate-limiter-flexible`: at most `burst` writes
  * per window of burst / perSecond seconds (rounded to whole seconds, at least
@@ -26,11 +43,11 @@ export interface PostLimiter {
  * this process (expired counts are swept, so memory follows the senders of
  * the last window only).
  */
-export function postLimiter({ perSecond, burst }: RateLimit, redis?: { client: Redis; prefix: string }): PostLimiter {
+export function postLimiter({ perSecond, burst }: RateLimit, redis?: { client: Redis; prefix: string }, kind = POSTS): PostLimiter {
   const duration = Math.max(1, Math.round(burst / perSecond));
-  const options = { points: burst, duration, keyPrefix: 'post-rate' };
+  const options = { points: burst, duration, keyPrefix: kind.name };
   const limiter: RateLimiterAbstract = redis
-    ? new RateLimiterRedis({ ...options, storeClient: redis.client, keyPrefix: `${redis.prefix}post-rate`, rejectIfRedisNotReady: true })
+    ? new RateLimiterRedis({ ...options, storeClient: redis.client, keyPrefix: `${redis.prefix}${kind.name}`, rejectIfRedisNotReady: true })
     : new RateLimiterMemory(options);
   return {
     async consume(key) {
@@ -38,7 +55,7 @@ export function postLimiter({ perSecond, burst }: RateLimit, redis?: { client: R
         await limiter.consume(key);
       } catch (err) {
         if (err instanceof RateLimiterRes) {
-          throw new ChatError('rate_limited', 'too many messages; slow down', Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
+          throw new ChatError('rate_limited', kind.refusal, Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
         }
         throw new StoreUnavailableError('the rate limit cannot be checked in Redis', { cause: err });
       }

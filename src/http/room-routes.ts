@@ -14,6 +14,8 @@ export interface RoomRouteOptions {
   bodyLimit: number;
   /** Counts creating rooms and adding members as posts are counted (leaving and removing are never refused for it). */
   limiter?: PostLimiter;
+  /** Counts typing notices per user (TYPING_LIMIT). */
+  typingLimiter?: PostLimiter;
 }
 
 type RoomParams = { room: string };
@@ -29,7 +31,7 @@ export function senderKey(caller: Caller | undefined, req: IncomingMessage): str
  * record `{ room, title, owner, members }`; the caller's rooms are
  * `{ rooms: [record…] }`.
  */
-export function roomRoutes(router: Router, chat: Chat, { tokens, bodyLimit, limiter }: RoomRouteOptions): void {
+export function roomRoutes(router: Router, chat: Chat, { tokens, bodyLimit, limiter, typingLimiter }: RoomRouteOptions): void {
   const { rooms } = chat;
   /** The body and caller of a write; one that adds to what is stored is counted against the sender's rate. */
   const write = async (req: IncomingMessage, res: Parameters<typeof readOptionalBody>[1], counted = true) => {
@@ -75,11 +77,12 @@ export function roomRoutes(router: Router, chat: Chat, { tokens, bodyLimit, limi
     })
     .all(methodNotAllowed('POST'));
 
-  // Not counted against the posting rate: a typist repeats it every few seconds, and it stores nothing lasting.
+  // Not counted against the posting rate (a typist repeats it every few seconds, and it stores nothing lasting), but against one of its own.
   router
     .route('/api/rooms/:room/typing')
     .post<RoomParams>(async (req, res) => {
       const { body, caller } = await write(req, res, false);
+      if (caller) await typingLimiter?.consume(senderKey(caller, req));
       await chat.typing(req.params.room, body, caller);
       res.status(204).end();
     })

@@ -32,6 +32,8 @@ export interface ChatRouterOptions extends PollLimits {
   guestSessions: boolean;
   /** Counts posts (and other writes) per user, or per client address when anonymous; undefined for no limit. */
   postLimiter?: PostLimiter;
+  /** Counts typing notices per user; undefined for no limit. */
+  typingLimiter?: PostLimiter;
   /** Rooms one sync (POST /api/sync) may name. */
   syncMaxRooms: number;
   /** Serves /metrics from it when given. */
@@ -75,7 +77,7 @@ export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router
   };
 
   identityRoutes(router, { tokens, guestSessions: options.guestSessions, bodyLimit: options.bodyLimit, limiter: postLimiter });
-  roomRoutes(router, chat, { tokens, bodyLimit: options.bodyLimit, limiter: postLimiter });
+  roomRoutes(router, chat, { tokens, bodyLimit: options.bodyLimit, limiter: postLimiter, typingLimiter: options.typingLimiter });
   syncRoute(router, chat, { ...options, maxRooms: options.syncMaxRooms });
 
   router

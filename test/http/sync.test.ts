@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   bearer,
   expectError,
+  expectRetryAfter,
   getAs,
   metricsText,
   metricValue,
@@ -239,6 +240,19 @@ describe('POST /api/sync', () => {
       const seen = (await sync({ rooms: { [room]: {}, [secret]: {} } }, ann.token)).body.rooms;
       expect(seen[room]).toMatchObject({ typing: [], online: [ann.user] });
       expect(seen[secret]).toMatchObject({ typing: [], online: [ann.user] });
+    });
+
+    it('limits typing notices per user: the 11th within 10 s is 429 rate_limited, and others may still type', async () => {
+      const room = newRoom('typing-spam');
+      const dan = await signIn(server.base, 'Dan');
+      const eve = await signIn(server.base, 'Eve');
+      for (let i = 0; i < 10; i++) expect((await postAs(server.base, `/api/rooms/${room}/typing`, dan.token, { typing: i % 2 === 0 })).status).toBe(204);
+      const refused = await postAs(server.base, `/api/rooms/${room}/typing`, dan.token, { typing: true });
+      expectError(refused, 429, 'rate_limited');
+      expectRetryAfter(refused.headers.get('retry-after'));
+      expect((await postAs(server.base, `/api/rooms/${room}/typing`, eve.token, { typing: true })).status).toBe(204);
+      // The refused notice changed nothing: dan's last one said he stopped.
+      expect(((await sync({ rooms: { [room]: {} } }, eve.token)).body.rooms[room] as RoomEntry).typing).toEqual([eve.user]);
     });
 
     it('says how many users are online on the instance in its metrics', async () => {
