@@ -87,11 +87,14 @@ export interface Poll {
 export const CACHED_ANSWERS_PER_ROOM = 8;
 
 /**
- * How long after a sync starts a presence-only change may answer it
- * (protocol: "The server may hold such presence-only answers up to 1 s").
- * A sync starts when the client has just been answered, so in a busy room a
- * client gets at most about one presence-only answer a second, whatever the
- * rate of changes; a change after a quiet spell goes out at once.
+ * How long after a sync starts a presence-only report may answer it
+ * (protocol: "The server may hold such presence-only answers up to 1 s"),
+ * whether the lists changed while it was held or had changed already when
+ * it came (an outdated `state`). A sync starts when the client has just been
+ * answered, so however busy the room a client gets at most about one
+ * presence-only answer a second; a change after a quiet spell goes out at
+ * once. Only a room whose lists the client has never had (no `state`) is
+ * answered at once.
  */
 export const PRESENCE_FOLD_MS = 1000;
 
@@ -141,6 +144,8 @@ interface Sync extends Poll {
   readonly startedAt: number;
   /** Until every room has been read once: answers are collected, not sent. */
   starting: boolean;
+  /** Something was found that goes out at once (not a presence-only report the client already had a state for). */
+  urgent: boolean;
   parked: boolean;
   done: boolean;
   timer: NodeJS.Timeout | undefined;
@@ -272,6 +277,7 @@ export class PollHub {
       found: new Map(),
       startedAt: this.now(),
       starting: true,
+      urgent: false,
       parked: false,
       done: false,
       timer: undefined,
@@ -286,17 +292,26 @@ export class PollHub {
     await Promise.all(request.rooms.map((cursor) => this.startPart(sync, cursor, request)));
     if (sync.done) return;
     sync.starting = false;
-    if (sync.found.size > 0 || request.timeoutMs === 0 || this.closing) return this.endSync(sync, sync.found);
+    if (sync.urgent || request.timeoutMs === 0 || this.closing) return this.endSync(sync, sync.found);
     sync.parked = true;
     this.parkedCount++;
     this.parkedSyncs++;
     sync.timer = setTimeout(() => this.endSync(sync, sync.found), request.timeoutMs);
+    if (sync.found.size > 0) this.foldPresence(sync);
+  }
+
+  /** Answers a sync whose news is presence only once it is PRESENCE_FOLD_MS old. */
+  private foldPresence(sync: Sync): void {
+    const wait = sync.startedAt + PRESENCE_FOLD_MS - this.now();
+    if (wait <= 0) return this.endSync(sync, sync.found);
+    sync.foldTimer ??= setTimeout(() => this.endSync(sync, sync.found), wait);
   }
 
   private async startPart(sync: Sync, cursor: SyncRoom, request: SyncRequest): Promise<void> {
     const { room, after, member, state } = cursor;
     if (cursor.denied) {
       sync.found.set(room, { answer: roomNotFound(), presence: undefined });
+      sync.urgent = true;
       return;
     }
     if (after === undefined) return this.joinPart(sync, cursor, request);
@@ -313,6 +328,7 @@ export class PollHub {
   /** A room joined by a sync: its tail and presence, reported at once. */
   private async joinPart(sync: Sync, cursor: SyncRoom, request: SyncRequest): Promise<void> {
     const { room, member, state } = cursor;
+    sync.urgent = true;
     if (member !== undefined && !isMember(await this.store.readRoom(room), member)) {
       sync.found.set(room, { answer: roomNotFound(), presence: undefined });
       return;
@@ -327,6 +343,7 @@ export class PollHub {
   private partAnswered(sync: Sync, part: Waiter, result: PollAnswer | Error): void {
     if (sync.done) return;
     const { room } = part.entry;
+    sync.urgent = true;
     if (result instanceof ChatError && result.code === 'not_found') sync.found.set(room, { answer: result, presence: undefined });
     else if (result instanceof Error) return this.endSync(sync, result);
     // Only a hub closing answers a part as timed out: the sync ends as if its own timeout fired.
@@ -343,8 +360,9 @@ export class PollHub {
 
   /**
    * A parked part's room has presence lists the client lacks: reported with
-   * the cursor's timeout answer, at once while the sync starts or once it is
-   * PRESENCE_FOLD_MS old (see there), unless a message answers it sooner.
+   * the cursor's timeout answer once the sync is PRESENCE_FOLD_MS old (at
+   * once when the client has no lists at all), unless a message answers it
+   * sooner.
    */
   private presenceChanged(part: Waiter, presence: PresenceView): void {
     const sync = part.sync!;
@@ -359,10 +377,10 @@ export class PollHub {
     }
     group.timeout ??= timeoutAnswer(room, part.epoch, group.after);
     sync.found.set(room, { answer: group.timeout, presence });
+    if (part.state === undefined) sync.urgent = true;
     if (sync.starting) return;
-    const wait = sync.startedAt + PRESENCE_FOLD_MS - this.now();
-    if (wait <= 0) return this.endSync(sync, sync.found);
-    sync.foldTimer ??= setTimeout(() => this.endSync(sync, sync.found), wait);
+    if (sync.urgent) return this.endSync(sync, sync.found);
+    this.foldPresence(sync);
   }
 
   /** Ends a sync, unparking every part, and delivers `result` when given (none when cancelled). */

@@ -53,6 +53,14 @@ const IDLE_GRACE_MS = 2_000;
 /** How often idle users are looked at. */
 const SWEEP_MS = 1_000;
 
+/**
+ * Rooms one user is shown online in at once from one instance (twice the
+ * default `--sync-max-rooms`): a user naming ever new rooms in syncs must
+ * not fill memory with entries here and in the store. Past it, a poll on
+ * another room is served as usual, its user not shown there.
+ */
+export const MAX_ROOMS_PER_USER = 200;
+
 interface RoomHold {
   /** Polls of the user held on the room in this process. */
   count: number;
@@ -60,15 +68,17 @@ interface RoomHold {
   written: number;
   /** When `count` last fell to 0. */
   idleSince: number;
+  /** The end time (idleSince + window) is written; kept until then, as the user's entry lasts. */
+  ending: boolean;
 }
+
+const NO_HOLD = (): void => {};
 
 interface Tracked {
   user: User;
   rooms: Map<string, RoomHold>;
   /** Polls of the user held in this process, over all rooms. */
   held: number;
-  /** When `held` last fell to 0. */
-  idleSince: number;
 }
 
 export interface OnlineTrackerOptions {
@@ -89,7 +99,8 @@ export interface OnlineTrackerOptions {
  * poll's end writes nothing at once (the user usually polls again at once),
  * but once the user has held nothing on the room for IDLE_GRACE_MS their
  * time is set to the end of their last poll plus the window, exactly. What
- * is kept here lives as long as the user has polls held, plus the window.
+ * is kept here for a room lives as long as the user's entry there (at most
+ * MAX_ROOMS_PER_USER rooms a user).
  */
 export class OnlineTracker {
   private readonly users = new Map<string, Tracked>();
@@ -103,7 +114,7 @@ export class OnlineTracker {
     this.now = options.now ?? Date.now;
   }
 
-  /** Distinct users held here now or within the window: the `users online` metric. */
+  /** Distinct users with a poll held here or an entry written from here still running: the `users online` metric. */
   get usersOnline(): number {
     return this.users.size;
   }
@@ -117,15 +128,19 @@ export class OnlineTracker {
   hold(room: string, user: User, holdMs: number): (gone?: boolean) => void {
     const now = this.now();
     let tracked = this.users.get(user.id);
-    if (!tracked) this.users.set(user.id, (tracked = { user, rooms: new Map(), held: 0, idleSince: 0 }));
+    if (!tracked) this.users.set(user.id, (tracked = { user, rooms: new Map(), held: 0 }));
     else if (tracked.user.name !== user.name) {
       // A new name (a new token) is written at once everywhere the user is.
       tracked.user = user;
       for (const hold of tracked.rooms.values()) hold.written = 0;
     }
     let roomHold = tracked.rooms.get(room);
-    if (!roomHold) tracked.rooms.set(room, (roomHold = { count: 0, written: 0, idleSince: 0 }));
+    if (!roomHold) {
+      if (tracked.rooms.size >= MAX_ROOMS_PER_USER) return NO_HOLD;
+      tracked.rooms.set(room, (roomHold = { count: 0, written: 0, idleSince: 0, ending: false }));
+    }
     roomHold.count++;
+    roomHold.ending = false;
     tracked.held++;
     const needed = now + holdMs + this.options.windowMs;
     if (roomHold.written < needed) {
@@ -140,7 +155,7 @@ export class OnlineTracker {
       if (ended) return;
       ended = true;
       const at = this.now();
-      if (--held.held === 0) held.idleSince = at;
+      held.held--;
       if (--hold.count > 0) return;
       hold.idleSince = at;
       if (!gone || held.rooms.get(room) !== hold) return;
@@ -160,11 +175,16 @@ export class OnlineTracker {
     const { windowMs } = this.options;
     for (const [id, tracked] of this.users) {
       for (const [room, hold] of tracked.rooms) {
-        if (hold.count > 0 || now - hold.idleSince < IDLE_GRACE_MS) continue;
-        tracked.rooms.delete(room);
-        this.write(room, tracked.user, undefined, hold.idleSince + windowMs, now);
+        if (hold.count > 0) continue;
+        if (hold.ending) {
+          if (now >= hold.written) tracked.rooms.delete(room);
+        } else if (now - hold.idleSince >= IDLE_GRACE_MS) {
+          hold.ending = true;
+          hold.written = hold.idleSince + windowMs;
+          this.write(room, tracked.user, hold, hold.written, now);
+        }
       }
-      if (tracked.held === 0 && tracked.rooms.size === 0 && now - tracked.idleSince >= windowMs) this.users.delete(id);
+      if (tracked.held === 0 && tracked.rooms.size === 0) this.users.delete(id);
     }
     if (this.users.size === 0) this.close();
   }

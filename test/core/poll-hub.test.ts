@@ -582,19 +582,29 @@ describe.each([
     for (let i = 0; i < 10; i++) await vi.advanceTimersByTimeAsync(0);
   };
 
-  it('reports the lists at once to a sync without a state (its user among them), and parks one that has them', async () => {
+  it('reports the lists at once to a sync without a state (its user among them), parks one that has them, and folds an outdated one', async () => {
+    vi.useFakeTimers();
     const { hub, sync } = setupPresence();
-    const first = await sync([{ room: 'a', after: 0 }], ann).result();
-    const lists = listsIn(first, 'a');
+    const first = sync([{ room: 'a', after: 0 }], ann);
+    await turns();
+    expect(first.results).toHaveLength(1);
+    const lists = listsIn(first.results[0] as SyncResult, 'a');
     expect(lists).toEqual({ state: stateOf([ann]), online: [ann], onlineCount: 1, typing: [] });
-    expect(first.get('a')!.answer).toMatchObject({ outcome: 'timeout', body: { messages: [], last: 0 } });
+    expect((first.results[0] as SyncResult).get('a')!.answer).toMatchObject({ outcome: 'timeout', body: { messages: [], last: 0 } });
 
     const anns = sync([{ room: 'a', after: 0, state: lists.state }], ann);
-    await vi.waitFor(() => expect(hub.parked).toBe(1));
-    const bobs = await sync([{ room: 'a', after: 0, state: lists.state }], bob).result();
-    expect(listsIn(bobs, 'a').online).toEqual([ann, bob]);
-    // bob arriving is news to ann's sync too.
-    expect(listsIn(await anns.result(), 'a').online).toEqual([ann, bob]);
+    await turns();
+    expect(hub.parked).toBe(1);
+    // bob comes with ann's state: the lists (now with him) are news to him, and to ann,
+    // but only once each sync is a second old.
+    const bobs = sync([{ room: 'a', after: 0, state: lists.state }], bob);
+    await vi.advanceTimersByTimeAsync(PRESENCE_FOLD_MS - 10);
+    expect(bobs.results).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(bobs.results).toHaveLength(1);
+    expect(listsIn(bobs.results[0] as SyncResult, 'a').online).toEqual([ann, bob]);
+    expect(anns.results).toHaveLength(1);
+    expect(listsIn(anns.results[0] as SyncResult, 'a').online).toEqual([ann, bob]);
   });
 
   it('folds presence-only changes: a sync is answered no sooner than a second after it started, with every change by then', async () => {
