@@ -7,15 +7,12 @@
 import { mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type Page } from 'playwright-core';
-import { useBrowserChat } from './helpers/browser.js';
+import { DESKTOP, PHONE, SHOTS, useBrowserChat } from './helpers/browser.js';
 import { startTestServer } from './helpers/server.js';
 
 // Generous, because a loaded machine can be slow; every wait ends as soon as its condition holds.
 const WAIT = { timeout: 20_000 };
 const TEST_TIMEOUT = 90_000;
-const DESKTOP = { width: 900, height: 700 };
-const PHONE = { width: 390, height: 800 };
-const SHOTS = '/tmp/shots';
 
 const chat = useBrowserChat({ anonymousPosts: false }, TEST_TIMEOUT);
 

@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type BrowserContext, type Page } from 'playwright-core';
-import { useBrowserChat } from './helpers/browser.js';
+import { DESKTOP, PHONE, SHOTS, useBrowserChat } from './helpers/browser.js';
 import { metricsText, metricValue } from './http/util.js';
 
 // Generous, because a loaded machine can be slow; every wait ends as soon as its condition holds.
@@ -17,9 +17,6 @@ const TEST_TIMEOUT = 120_000;
 const TABS = 8;
 /** Long enough for the other tabs to give up on a leader that says nothing (6 s, then a ping). */
 const HUNG_MS = 15_000;
-const DESKTOP = { width: 900, height: 700 };
-const PHONE = { width: 390, height: 800 };
-const SHOTS = '/tmp/shots';
 
 const chat = useBrowserChat({ anonymousPosts: false }, TEST_TIMEOUT);
 

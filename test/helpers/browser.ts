@@ -6,6 +6,12 @@ import { startTestServer, type TestServer } from './server.js';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
+/** Viewports the browser tests use: a desktop window and a phone. */
+export const DESKTOP = { width: 900, height: 700 };
+export const PHONE = { width: 390, height: 800 };
+/** Where browser tests leave their screenshots, for a person to look at. */
+export const SHOTS = '/tmp/shots';
+
 /**
  * Launches headless Chromium. Without the background-networking flag it
  * tries to reach Google's services at start, which this closed network
@@ -57,7 +63,7 @@ export function useBrowserChat(config: Partial<Config>, startTimeoutMs: number):
   return {
     server: () => srv!,
     closePages,
-    async newPage(viewport = { width: 900, height: 700 }) {
+    async newPage(viewport = DESKTOP) {
       const context = await browser!.newContext({ viewport });
       contexts.push(context);
       context.on('weberror', (err) => void pageErrors.push(String(err.error())));
