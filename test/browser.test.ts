@@ -7,7 +7,7 @@
 // browser sharing one sync, unread counts, presence and typing in tabs-browser.test.ts.
 import { describe, expect, it } from 'vitest';
 import { type Page } from 'playwright-core';
-import { useBrowserChat } from './helpers/browser.js';
+import { joinThroughForm, useBrowserChat } from './helpers/browser.js';
 import { startTestServer } from './helpers/server.js';
 
 // Generous, because a loaded machine can be slow; every wait ends as soon as its condition holds.
@@ -24,13 +24,7 @@ const newPage = (viewport?: { width: number; height: number }): Promise<Page> =>
 
 /** A fresh browser profile that has joined `room` as `name`. */
 async function openChat(name: string, room: string, page?: Page): Promise<Page> {
-  page ??= await newPage();
-  await page.goto(`${chat.server().baseUrl}/`);
-  await page.locator('#name').fill(name);
-  await page.locator('#room').fill(room);
-  await page.locator('#join-form [type="submit"]').click();
-  await page.locator('#status[data-state="live"]').waitFor(WAIT);
-  return page;
+  return joinThroughForm(page ?? (await newPage()), chat.server().baseUrl, name, room, WAIT.timeout);
 }
 
 async function send(page: Page, text: string): Promise<void> {

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type Page } from 'playwright-core';
-import { DESKTOP, PHONE, SHOTS, useBrowserChat } from './helpers/browser.js';
+import { DESKTOP, PHONE, SHOTS, joinThroughForm, useBrowserChat } from './helpers/browser.js';
 import { startTestServer } from './helpers/server.js';
 
 // Generous, because a loaded machine can be slow; every wait ends as soon as its condition holds.
@@ -24,13 +24,7 @@ const newPage = (viewport = DESKTOP): Promise<Page> => chat.newPage(viewport);
 
 /** A fresh browser profile signed in as `name`, following the public room `room`. */
 async function openChat(name: string, room: string, { page, baseUrl = chat.server().baseUrl }: { page?: Page; baseUrl?: string } = {}): Promise<Page> {
-  page ??= await newPage();
-  await page.goto(`${baseUrl}/`);
-  await page.locator('#name').fill(name);
-  await page.locator('#room').fill(room);
-  await page.locator('#join').click();
-  await page.locator('#status[data-state="live"]').waitFor(WAIT);
-  return page;
+  return joinThroughForm(page ?? (await newPage()), baseUrl, name, room, WAIT.timeout);
 }
 
 async function send(page: Page, text: string): Promise<void> {

@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type BrowserContext, type Page } from 'playwright-core';
-import { DESKTOP, PHONE, SHOTS, useBrowserChat } from './helpers/browser.js';
+import { DESKTOP, PHONE, SHOTS, joinThroughForm, useBrowserChat } from './helpers/browser.js';
 import { metricsText, metricValue } from './http/util.js';
 
 // Generous, because a loaded machine can be slow; every wait ends as soon as its condition holds.
@@ -25,13 +25,7 @@ const newRoom = () => `tabs-${process.pid}-${Date.now()}-${++roomCounter}`;
 
 /** A fresh browser profile (its own storage and locks: its own guest) signed in as `name`, in `room`. */
 async function openChat(name: string, room: string, viewport = DESKTOP): Promise<Page> {
-  const page = await chat.newPage(viewport);
-  await page.goto(`${chat.server().baseUrl}/`);
-  await page.locator('#name').fill(name);
-  await page.locator('#room').fill(room);
-  await page.locator('#join').click();
-  await page.locator('#status[data-state="live"]').waitFor(WAIT);
-  return page;
+  return joinThroughForm(await chat.newPage(viewport), chat.server().baseUrl, name, room, WAIT.timeout);
 }
 
 /** Another tab of the profile, opened on `room` as a link would be. */

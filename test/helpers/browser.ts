@@ -71,3 +71,13 @@ export function useBrowserChat(config: Partial<Config>, startTimeoutMs: number):
     },
   };
 }
+
+/** Loads the page from `baseUrl` in `page` and joins `room` through its form as `name`; resolves once it is live. */
+export async function joinThroughForm(page: Page, baseUrl: string, name: string, room: string, timeout: number): Promise<Page> {
+  await page.goto(`${baseUrl}/`);
+  await page.locator('#name').fill(name);
+  await page.locator('#room').fill(room);
+  await page.locator('#join').click();
+  await page.locator('#status[data-state="live"]').waitFor({ timeout });
+  return page;
+}
