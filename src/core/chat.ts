@@ -37,6 +37,8 @@ export interface ChatOptions {
 export interface ChatObserver extends HubObserver {
   /** A message was stored (not counting duplicates). */
   accepted(): void;
+  /** A poll or sync was given up by its client (its connection closed) after being held `seconds`. */
+  abandoned(seconds: number): void;
 }
 
 /**
@@ -86,6 +88,11 @@ export class Chat {
   /** Polls currently held waiting for a message. */
   get parked(): number {
     return this.hub.parked;
+  }
+
+  /** A transport says a poll or sync was given up by its client after `seconds` held (ChatObserver.abandoned). */
+  abandoned(seconds: number): void {
+    this.options.observer?.abandoned(seconds);
   }
 
   /** Syncs currently held (POST /api/sync), counted in `parked` too. */

@@ -5,6 +5,7 @@ import type { PollAnswer } from '../core/answer.js';
 import type { Chat } from '../core/chat.js';
 import type { WakeProgress } from '../core/poll-hub.js';
 import { callerOf } from './auth.js';
+import { cancelWhenGone } from './held.js';
 import { pollParams, type PollLimits, type PollQuery } from './params.js';
 import { sendBytes } from './respond.js';
 
@@ -44,9 +45,7 @@ export function pollRoute(chat: Chat, limits: PollLimits, tokens: Tokens): PollR
       sendAnswer(res, result);
       if (progress) holdReading(req.socket, progress);
     });
-    res.on('close', held.cancel);
-    // A client gone before the listener was attached would never say so.
-    if (req.socket.destroyed) held.cancel();
+    cancelWhenGone(chat, req, res, held);
   };
 }
 

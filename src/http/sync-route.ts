@@ -7,6 +7,7 @@ import type { SyncResult, SyncRoom } from '../core/sync.js';
 import { checkRoom } from '../core/validate.js';
 import { callerOf } from './auth.js';
 import { readBody } from './body.js';
+import { cancelWhenGone } from './held.js';
 import { methodNotAllowed } from './errors.js';
 import { DEFAULT_LIMIT, MAX_EPOCH_LENGTH, MAX_LIMIT, type PollLimits } from './params.js';
 import { sendBytes } from './respond.js';
@@ -111,8 +112,7 @@ export function syncRoute(router: Router, chat: Chat, options: SyncRouteOptions)
         if (chat.isClosing) res.setHeader('Connection', 'close');
         sendBytes(res, 200, result === 'superseded' ? SUPERSEDED : syncBytes(result, params.timeout));
       });
-      res.on('close', held.cancel);
-      if (req.socket.destroyed) held.cancel();
+      cancelWhenGone(chat, req, res, held);
     })
     .all(methodNotAllowed('POST'));
 }

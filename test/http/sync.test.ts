@@ -12,6 +12,8 @@ import {
   newRoom,
   parkedPolls,
   postAs,
+  rawGet,
+  rawRequest,
   request,
   sendMany,
   signIn,
@@ -261,6 +263,28 @@ describe('POST /api/sync', () => {
       await sync({ rooms: { [newRoom()]: {} } }, cy.token);
       expect(metricValue(await metricsText(server.base), 'chat_users_online')).toBe(before + 1);
     });
+  });
+
+  it('counts, by how long they were held, the polls and syncs whose clients went away before the answer, and no others', async () => {
+    const abandoned = async () => metricValue(await metricsText(server.base), 'chat_poll_abandoned_seconds_count') ?? 0;
+    const before = await abandoned();
+    const parked = await parkedPolls(server.base);
+    const room = newRoom();
+    const poll = rawGet(server.base, `/api/rooms/${room}/messages?after=0&timeout=2`);
+    const body = JSON.stringify({ rooms: await settled([room]), timeout: 2 });
+    const held = rawRequest(server.base, '/api/sync', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+    held.req.end(body);
+    await waitParked(server.base, parked + 2);
+    poll.req.destroy();
+    held.req.destroy();
+    await waitParked(server.base, parked);
+    await expect.poll(abandoned).toBe(before + 2);
+    // Answered ones are not given up, however their connections end.
+    await sync({ rooms: await settled([room]), timeout: 0.2 });
+    expect((await request(server.base, `/api/rooms/${room}/messages?after=0&timeout=0.2`)).status).toBe(200);
+    expect(await abandoned()).toBe(before + 2);
+    // Every one of the ones given up was observed at the time it had been held, past the instant it parked.
+    expect(metricValue(await metricsText(server.base), 'chat_poll_abandoned_seconds_sum')).toBeGreaterThan(0);
   });
 
   it('answers only POST', async () => {

@@ -1,0 +1,19 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Chat } from '../core/chat.js';
+import type { Poll } from '../core/poll-hub.js';
+
+/**
+ * Cancels a held poll or sync when its client goes away before the answer,
+ * and counts how long it had been held (`chat_poll_abandoned_seconds`):
+ * something on the path that cuts held requests at T (a proxy's read
+ * timeout) shows as a peak at T, and the operator can lower the hold below it.
+ */
+export function cancelWhenGone(chat: Chat, req: IncomingMessage, res: ServerResponse, held: Poll): void {
+  const since = performance.now();
+  res.on('close', () => {
+    if (!res.writableFinished) chat.abandoned((performance.now() - since) / 1000);
+    held.cancel();
+  });
+  // A client gone before the listener was attached would never say so.
+  if (req.socket.destroyed) held.cancel();
+}
