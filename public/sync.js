@@ -1,6 +1,7 @@
 // One long poll for many rooms (POST api/sync, protocol "One poll for many rooms"),
 // again and again, for the rooms and cursors the caller hands it each time: the
-// client loop of README.md, with the lessons of the one-room loop it replaces. A
+// client loop of README.md, with the lessons of the one-room loop it replaces. The
+// hold asked for adapts to where the path cuts held requests (hold.js). A
 // sync still unanswered well past its hold is given up; answers that come back at
 // once with nothing new slow it down; network errors and 5xx back off with jitter,
 // 429 and 503 wait as Retry-After says; http.js renews a token the server calls
@@ -8,9 +9,9 @@
 // and relays what it brings to the others.
 
 import { ApiError, api, isTransient, retryDelay, seconds, wait, waitingText } from './http.js';
+import { adaptiveHold } from './hold.js';
 import { MAX_SYNCED } from './state.js';
 
-const SYNC_TIMEOUT_S = 25;
 const LIMIT = 100;
 // A sync still unanswered this long after the server's hold ended is stuck behind a
 // half-open connection or a buffering proxy; only giving up and reconnecting helps.
@@ -74,6 +75,7 @@ export function startSync({ client, rooms, onAnswer, onStatus, onRefused }) {
   let idle = null; // ends the wait for rooms to sync
   let lastSeq = 0;
   let cap = MAX_SYNCED;
+  const hold = adaptiveHold();
   let said = '';
   const status = (state, text, detail = '') => {
     if (`${state}\n${text}\n${detail}` === said) return;
@@ -98,6 +100,7 @@ export function startSync({ client, rooms, onAnswer, onStatus, onRefused }) {
       lastSeq = Math.max(lastSeq + 1, Date.now());
       restarting = false;
       fetchCtrl = new AbortController();
+      const holdS = hold.next();
       const asked = performance.now();
       // Held past the time an early answer would take: the server has it, so we are live (a
       // new leader says so without waiting for the hold to end). Not after a failure, where
@@ -105,9 +108,9 @@ export function startSync({ client, rooms, onAnswer, onStatus, onRefused }) {
       const held = failures ? null : setTimeout(() => status('live', 'live'), EARLY_ANSWER_MS);
       try {
         const r = await api('api/sync', {
-          body: { rooms: sent, timeout: SYNC_TIMEOUT_S, limit: LIMIT, client, seq: lastSeq },
+          body: { rooms: sent, timeout: holdS, limit: LIMIT, client, seq: lastSeq },
           signal: fetchCtrl.signal,
-          timeoutMs: SYNC_TIMEOUT_S * 1000 + POLL_GRACE_MS,
+          timeoutMs: holdS * 1000 + POLL_GRACE_MS,
         });
         fetchCtrl = null;
         clearTimeout(held);
@@ -118,6 +121,7 @@ export function startSync({ client, rooms, onAnswer, onStatus, onRefused }) {
           continue;
         }
         supersededRun = 0;
+        hold.answered(performance.now() - asked);
         const entries = entriesOf(r, sent);
         const news = Object.keys(entries).some((room) => brings(entries[room], sent[room]));
         failures = 0;
@@ -139,6 +143,8 @@ export function startSync({ client, rooms, onAnswer, onStatus, onRefused }) {
         clearTimeout(held);
         if (stopCtrl.signal.aborted) return;
         if (restarting) continue; // the rooms changed: the next sync carries them
+        // Held, then cut on the way: not the server failing (hold.js); at once, and still live.
+        if (hold.cut(err, performance.now() - asked, holdS)) continue;
         // An operator's --sync-max-rooms below ours: fewer rooms until they fit.
         if (err.code === 'too_many_rooms' && list.length > 1) {
           cap = Math.ceil(list.length / 2);
