@@ -42,6 +42,12 @@ export interface Config {
   syncMaxRooms: number;
   /** Seconds a user stays online in a room after their last poll of it ended. */
   onlineWindow: number;
+  /** Seconds a stream lives before the server ends it (the client reconnects). */
+  streamMaxAge: number;
+  /** Seconds of silence on a stream before the server sends a comment. */
+  streamHeartbeat: number;
+  /** Seconds a stream may wait for its client to read what was sent before it is cut. */
+  streamStall: number;
   /** Polls answered at a time when a room's parked polls are woken; 0: all at once. */
   wakeSlice: number;
   /** Seconds an idle keep-alive connection stays open. */
@@ -215,6 +221,9 @@ const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
   { key: 'capacity', flag: 'poll-capacity', env: 'POLL_CAPACITY', default: 10_000, help: 'polls held at once; past it new polls get 503', parse: number(1, 10_000_000, { integer: true }) },
   { key: 'onlineWindow', flag: 'online-window', env: 'ONLINE_WINDOW', default: 30, help: 'seconds a signed-in user stays online in a room after their last poll of it ended', parse: number(1, 3600, { unit: 'seconds' }) },
   { key: 'syncMaxRooms', flag: 'sync-max-rooms', env: 'SYNC_MAX_ROOMS', default: 100, help: 'rooms one sync (POST /api/sync) may follow; past it the sync is 400 too_many_rooms', parse: number(1, 10_000, { integer: true }) },
+  { key: 'streamMaxAge', flag: 'stream-max-age', env: 'STREAM_MAX_AGE', default: 300, help: 'seconds a stream (GET /api/stream) lives before the server ends it and the client reconnects', parse: number(0.1, 86_400, { unit: 'seconds' }) },
+  { key: 'streamHeartbeat', flag: 'stream-heartbeat', env: 'STREAM_HEARTBEAT', default: 15, help: 'seconds of silence on a stream before the server sends a comment; below the idle timeout of any proxy on the way', parse: number(0.1, 3600, { unit: 'seconds' }) },
+  { key: 'streamStall', flag: 'stream-stall', env: 'STREAM_STALL', default: 30, help: 'seconds a stream may wait for its client to read what was sent (one batch of events is kept meanwhile) before it is cut', parse: number(0.1, 3600, { unit: 'seconds' }) },
   { key: 'wakeSlice', flag: 'wake-slice', env: 'WAKE_SLICE', default: DEFAULT_WAKE_SLICE, help: 'answer a room\'s woken polls this many at a time, batching posts that arrive meanwhile (0: all at once)', parse: number(0, 10_000_000, { integer: true }) },
   { key: 'store', flag: 'store', env: 'STORE', default: 'sqlite', help: 'where messages live: sqlite (a file, kept across restarts), redis (shared by several instances) or memory (lost on restart)', parse: oneOf(STORE_KINDS) },
   { key: 'sqlitePath', flag: 'sqlite-path', env: 'SQLITE_PATH', default: 'data/chat.db', help: 'the SQLite database file (its directory is created)', parse: filePath },

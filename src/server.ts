@@ -10,7 +10,7 @@ import { StoreOpenError, type Store } from './core/store.js';
 import { createRequestListener } from './http/app.js';
 import { Metrics } from './http/metrics.js';
 import { answerAsJson } from './http/node-answers.js';
-import { TYPING, TYPING_LIMIT, postLimiter } from './http/rate-limit.js';
+import { TICKETS, TICKET_USES, TYPING, TYPING_LIMIT, postLimiter } from './http/rate-limit.js';
 import { createLog, type Log } from './log.js';
 import { openStore } from './stores/open.js';
 import { RedisStore } from './stores/redis-store.js';
@@ -51,14 +51,22 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   const publicKeys = config.authPublicKey ? await loadPublicKeys(config.authPublicKey) : undefined;
   const ownStore = parts.store === undefined;
   const store = parts.store ?? (await openStore(config, log));
+  // On Redis the counts are shared, so that N instances do not allow N times the rate (nor a ticket twice).
+  const shared = store instanceof RedisStore ? { client: store.client, prefix: config.redisPrefix } : undefined;
+  const ticketUses = postLimiter(TICKET_USES, shared, TICKETS);
   let identity;
   try {
-    identity = await openIdentity(store, { secret: config.authSecret || undefined, publicKeys, lifetimeMs: config.sessionLifetime * 1000 });
+    identity = await openIdentity(store, {
+      secret: config.authSecret || undefined,
+      publicKeys,
+      lifetimeMs: config.sessionLifetime * 1000,
+      spendTicket: (id) => ticketUses.consume(id),
+    });
   } catch (err) {
     if (ownStore) await store.close();
     throw new StoreOpenError(`cannot read or keep the token secret: ${(err as Error).message}`, { cause: err });
   }
-  const { tokens, directKey } = identity;
+  const { tokens, tickets, directKey } = identity;
   log.info(
     { guestSessions: config.guestSessions, anonymousPosts: config.anonymousPosts, applicationKeys: publicKeys?.count ?? 0 },
     `identity: guest sessions ${config.guestSessions ? 'on' : 'off'}, anonymous posts ${config.anonymousPosts ? 'on' : 'off'}` +
@@ -70,7 +78,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
   }
 
   let chat: Chat | undefined;
-  const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics, syncsHeld: () => chat?.syncsHeld ?? 0, usersOnline: () => chat?.usersOnline ?? 0 });
+  const metrics = new Metrics(() => chat?.parked ?? 0, { processMetrics: parts.processMetrics, syncsHeld: () => chat?.syncsHeld ?? 0, streamsOpen: () => chat?.streamsOpen ?? 0, usersOnline: () => chat?.usersOnline ?? 0 });
   chat = new Chat(store, {
     maxTextLength: config.maxTextLength,
     capacity: config.capacity,
@@ -84,8 +92,6 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     onPresenceError: (err) => log.warn({ err }, 'a presence write failed; the next poll of that user writes it again'),
   });
   const rate = { perSecond: config.postRate, burst: config.postBurst };
-  // On Redis the counts are shared, so that N instances do not allow N times the rate.
-  const shared = store instanceof RedisStore ? { client: store.client, prefix: config.redisPrefix } : undefined;
 
   const listener = createRequestListener(chat, {
     defaultTimeout: config.defaultTimeout,
@@ -95,6 +101,10 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     tokens,
     guestSessions: config.guestSessions,
     syncMaxRooms: config.syncMaxRooms,
+    tickets,
+    streamMaxAgeMs: config.streamMaxAge * 1000,
+    streamHeartbeatMs: config.streamHeartbeat * 1000,
+    streamStallMs: config.streamStall * 1000,
     postLimiter: config.postRate > 0 ? postLimiter(rate, shared) : undefined,
     typingLimiter: postLimiter(TYPING_LIMIT, shared, TYPING),
     metrics,

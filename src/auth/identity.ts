@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Store } from '../core/store.js';
 import type { PublicKeys } from './keys.js';
+import { StreamTickets, type SpendTicket } from './tickets.js';
 import { Tokens } from './tokens.js';
 
 export interface IdentityOptions {
@@ -10,11 +11,15 @@ export interface IdentityOptions {
   publicKeys?: PublicKeys;
   /** Lifetime of the tokens this server issues, in ms. */
   lifetimeMs: number;
+  /** Marks stream tickets used (StreamTickets). */
+  spendTicket: SpendTicket;
 }
 
 /** What the chat needs to know who is speaking: the token verifier and the key naming direct-message rooms. */
 export interface Identity {
   tokens: Tokens;
+  /** Stream tickets, signed with the tokens' secret. */
+  tickets: StreamTickets;
   /** ChatOptions.directKey. */
   directKey: Uint8Array;
 }
@@ -31,6 +36,7 @@ export async function openIdentity(store: Store, options: IdentityOptions): Prom
   const secret = new TextEncoder().encode(options.secret || stored);
   return {
     tokens: new Tokens({ secret, publicKeys: options.publicKeys, lifetimeMs: options.lifetimeMs }),
+    tickets: new StreamTickets(secret, options.spendTicket),
     directKey: createHmac('sha256', stored).update('direct-message room names').digest(),
   };
 }

@@ -120,7 +120,8 @@ export class Tokens {
       // Keys without ids, several of the token's algorithm (a rotation in progress): each is tried.
       payload = await this.verifyWithEach(token, err, options);
     }
-    const caller = callerOf(payload);
+    if (payload.aud === STREAM_TICKET_AUDIENCE) throw invalid('it is a stream ticket, which opens a stream (?ticket=) and is no token');
+    const caller = callerOfClaims(payload);
     const ttl = caller.expiresAt - this.now();
     if (ttl > 0) this.cache.set(token, caller, { ttl });
     return caller;
@@ -159,8 +160,17 @@ function reason(err: unknown): string {
   return 'it cannot be checked with any accepted key';
 }
 
-/** The protocol's rules for the claims, past what jose checks. */
-function callerOf(payload: JWTPayload): Caller {
+/**
+ * The audience of stream tickets (StreamTickets). A JWT for it is refused
+ * as a token: a ticket is put in a URL, and must open one stream and nothing else.
+ */
+export const STREAM_TICKET_AUDIENCE = 'chat-stream-ticket';
+
+/**
+ * The caller a verified JWT's claims name, by the protocol's rules for the
+ * claims past what jose checks. Throws `invalid_token` saying which rule.
+ */
+export function callerOfClaims(payload: JWTPayload): Caller {
   const { sub, name, rooms, exp } = payload;
   if (typeof sub !== 'string' || !USER_ID.test(sub)) throw invalid('"sub" must be a user id of 1-64 characters of A-Z, a-z, 0-9, "_" or "-"');
   if (typeof name !== 'string') throw invalid('"name" is missing');

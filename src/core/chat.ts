@@ -5,6 +5,7 @@ import { PollHub, type Deliver, type HubObserver, type Poll, type PollRequest } 
 import { OnlineTracker, TYPING_MS } from './presence.js';
 import { PrivateRooms, roomNotFound } from './rooms.js';
 import { StoreUnavailableError, type Store } from './store.js';
+import type { DeliverStream } from './stream.js';
 import { SyncClients, type SyncClient } from './sync-clients.js';
 import type { SyncResult, SyncRoom } from './sync.js';
 import type { AppendResult, RoomState, User } from './types.js';
@@ -219,14 +220,39 @@ export class Chat {
   ): Poll {
     this.assertOpen();
     this.checkSignedIn(caller);
-    const rooms = request.rooms.map((cursor): SyncRoom => {
+    const rooms = this.readable(request.rooms, caller);
+    return this.syncClients.start(client && { ...client, user: caller?.id }, deliver, (end) =>
+      this.hub.pollRooms({ rooms, limit: request.limit, timeoutMs: request.timeoutMs, user: caller && userOf(caller) }, end),
+    );
+  }
+
+  /**
+   * Starts a stream, a sync answered many times (protocol "Streams"); see
+   * PollHub.stream. Access is judged per room as for a sync: a private room
+   * the caller may not read gets one not_found event and is followed no more.
+   */
+  stream(
+    request: { rooms: readonly Omit<SyncRoom, 'member' | 'denied' | 'state'>[]; limit: number; maxAgeMs: number },
+    caller: Caller | undefined,
+    deliver: DeliverStream,
+  ): Poll {
+    this.assertOpen();
+    this.checkSignedIn(caller);
+    return this.hub.stream({ rooms: this.readable(request.rooms, caller), limit: request.limit, maxAgeMs: request.maxAgeMs, user: caller && userOf(caller) }, deliver);
+  }
+
+  /** Streams open now. */
+  get streamsOpen(): number {
+    return this.hub.streamsOpen;
+  }
+
+  /** The cursors as the hub takes them: a private room rests on the caller's stored membership, or is denied to a caller without a token. */
+  private readable(rooms: readonly Omit<SyncRoom, 'member' | 'denied'>[], caller: Caller | undefined): SyncRoom[] {
+    return rooms.map((cursor): SyncRoom => {
       checkRoom(cursor.room);
       if (!isPrivateRoom(cursor.room) || caller?.rooms?.has(cursor.room)) return cursor;
       return caller ? { ...cursor, member: caller.id } : { ...cursor, denied: true };
     });
-    return this.syncClients.start(client && { ...client, user: caller?.id }, deliver, (end) =>
-      this.hub.pollRooms({ rooms, limit: request.limit, timeoutMs: request.timeoutMs, user: caller && userOf(caller) }, end),
-    );
   }
 
   /**

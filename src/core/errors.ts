@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'invalid_client_msg_id'
   | 'unauthenticated'
   | 'invalid_token'
+  | 'invalid_ticket'
   | 'forbidden'
   | 'guest_sessions_disabled'
   | 'not_found'

@@ -5,6 +5,7 @@ import { PRESENCE_LIST_LIMIT, presenceView, type OnlineTracker, type PresenceVie
 import { RoomPresence } from './room-presence.js';
 import { isMember, roomNotFound } from './rooms.js';
 import type { Store } from './store.js';
+import { StreamCursors, type DeliverStream, type StreamRequest } from './stream.js';
 import type { User } from './types.js';
 
 /** A long poll: wait for messages after `after` in `room`. */
@@ -151,6 +152,8 @@ interface Sync extends Poll {
   timer: NodeJS.Timeout | undefined;
   /** Answers a presence-only report once PRESENCE_FOLD_MS has passed since the start. */
   foldTimer: NodeJS.Timeout | undefined;
+  /** One answer of a stream, whose slot against the capacity the stream holds for its whole life. */
+  readonly inStream: boolean;
 }
 
 /** A room with polls in flight; exists only while it has some. */
@@ -212,6 +215,7 @@ export class PollHub {
   private active = 0;
   private parkedCount = 0;
   private parkedSyncs = 0;
+  private openStreams = 0;
   private closing = false;
 
   private readonly now: () => number;
@@ -233,16 +237,18 @@ export class PollHub {
     return this.parkedSyncs;
   }
 
+  /** Streams open; one waiting for news is counted in `parked` too. */
+  get streamsOpen(): number {
+    return this.openStreams;
+  }
+
   /**
    * Starts a poll. `deliver` is called exactly once with its answer (or the
    * error that ended it), unless `cancel` is called first.
    * Throws `over_capacity` or `shutting_down` synchronously.
    */
   poll(request: PollRequest, deliver: Deliver): Poll {
-    if (this.closing) throw new ChatError('shutting_down', 'server is shutting down', this.options.retryAfter);
-    if (this.active >= this.options.capacity) {
-      throw new ChatError('over_capacity', 'too many polls in progress; retry later', this.options.retryAfter);
-    }
+    this.admit();
     if (this.store.readAfterNow && request.member === undefined) {
       const now = this.pollNow(request, deliver);
       if (now) return now;
@@ -265,12 +271,67 @@ export class PollHub {
    * `over_capacity` or `shutting_down` synchronously.
    */
   pollRooms(request: SyncRequest, deliver: DeliverSync): Poll {
+    this.admit();
+    this.active++;
+    this.options.observer?.synced(request.rooms.length);
+    return this.openSync(request, deliver, false);
+  }
+
+  /**
+   * Starts a stream (protocol "Streams"): a sync answered many times. Each
+   * answer is a batch of events, one per room with news, whose ids carry
+   * every room's cursor (StreamCursors); the next sync starts from those
+   * cursors once the transport calls `next`. A stream counts as one poll
+   * against the capacity for its whole life, and in `parked` while it
+   * waits. It ends with 'end' after `maxAgeMs`, at shutdown (after the
+   * events pending then), or when no room is left to follow; with the error
+   * when the store fails. Throws `over_capacity` or `shutting_down`
+   * synchronously.
+   */
+  stream(request: StreamRequest, deliver: DeliverStream): Poll {
+    this.admit();
+    this.active++;
+    this.openStreams++;
+    const cursors = new StreamCursors(request.rooms);
+    const endsAt = this.now() + request.maxAgeMs;
+    let current: Poll | undefined;
+    let done = false;
+    const finish = (result?: 'end' | Error): void => {
+      if (done) return;
+      done = true;
+      current?.cancel();
+      this.active--;
+      this.openStreams--;
+      if (result) deliver(result, () => {});
+    };
+    const next = (): void => {
+      if (done) return;
+      const left = endsAt - this.now();
+      if (left <= 0 || this.closing || cursors.size === 0) return finish('end');
+      const sync = { rooms: cursors.syncRooms(), limit: request.limit, timeoutMs: left, user: request.user };
+      current = this.openSync(sync, (result) => {
+        current = undefined;
+        if (done) return;
+        if (result instanceof Error) return finish(result);
+        // Nothing: the stream's age ran out, or the hub is closing; next() ends it either way.
+        if (result.size === 0) return next();
+        deliver(cursors.apply(result), next);
+      }, true);
+    };
+    next();
+    return { cancel: () => finish() };
+  }
+
+  /** Throws `shutting_down` or `over_capacity` when a new poll, sync or stream may not start. */
+  private admit(): void {
     if (this.closing) throw new ChatError('shutting_down', 'server is shutting down', this.options.retryAfter);
     if (this.active >= this.options.capacity) {
       throw new ChatError('over_capacity', 'too many polls in progress; retry later', this.options.retryAfter);
     }
-    this.active++;
-    this.options.observer?.synced(request.rooms.length);
+  }
+
+  /** A sync in the hub, its slot against the capacity already taken (by itself, or by the stream it is one answer of). */
+  private openSync(request: SyncRequest, deliver: DeliverSync, inStream: boolean): Poll {
     const sync: Sync = {
       deliver,
       parts: [],
@@ -282,6 +343,7 @@ export class PollHub {
       done: false,
       timer: undefined,
       foldTimer: undefined,
+      inStream,
       cancel: () => this.endSync(sync),
     };
     this.startSync(sync, request).catch((err: unknown) => this.endSync(sync, err instanceof Error ? err : new Error(String(err))));
@@ -295,7 +357,7 @@ export class PollHub {
     if (sync.urgent || request.timeoutMs === 0 || this.closing) return this.endSync(sync, sync.found);
     sync.parked = true;
     this.parkedCount++;
-    this.parkedSyncs++;
+    if (!sync.inStream) this.parkedSyncs++;
     sync.timer = setTimeout(() => this.endSync(sync, sync.found), request.timeoutMs);
     if (sync.found.size > 0) this.foldPresence(sync);
   }
@@ -391,9 +453,9 @@ export class PollHub {
     clearTimeout(sync.foldTimer);
     if (sync.parked) {
       this.parkedCount--;
-      this.parkedSyncs--;
+      if (!sync.inStream) this.parkedSyncs--;
     }
-    this.active--;
+    if (!sync.inStream) this.active--;
     for (const part of sync.parts) this.settle(part);
     if (result) sync.deliver(result);
   }

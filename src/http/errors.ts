@@ -17,6 +17,7 @@ export const STATUS: Record<ErrorCode, number> = {
   invalid_client_msg_id: 400,
   unauthenticated: 401,
   invalid_token: 401,
+  invalid_ticket: 401,
   forbidden: 403,
   guest_sessions_disabled: 403,
   not_found: 404,
@@ -65,7 +66,8 @@ export function toChatError(err: unknown, log: Log): ChatError {
  * an `error_description` may hold (no quote or backslash).
  */
 function challenge(err: ChatError): string | undefined {
-  if (err.code === 'unauthenticated') return 'Bearer realm="chat"';
+  // A refused ticket says nothing of the token it came from: get a new ticket, as for no token.
+  if (err.code === 'unauthenticated' || err.code === 'invalid_ticket') return 'Bearer realm="chat"';
   if (err.code !== 'invalid_token') return undefined;
   const description = err.message.replace(/[^\x20-\x7e]|["\\]/g, "'");
   return `Bearer realm="chat", error="invalid_token", error_description="${description}"`;

@@ -16,8 +16,16 @@ export class Metrics implements ChatObserver {
   private readonly syncRooms: Histogram;
   private readonly abandonedAfter: Histogram;
 
-  /** `parked`, `syncsHeld` and `usersOnline` are read at scrape time, so holding a poll costs the metrics nothing. */
-  constructor(parked: () => number, { processMetrics = true, syncsHeld = (): number => 0, usersOnline = (): number => 0 } = {}) {
+  /** `parked`, `syncsHeld`, `streamsOpen` and `usersOnline` are read at scrape time, so holding a poll costs the metrics nothing. */
+  constructor(parked: () => number, { processMetrics = true, syncsHeld = (): number => 0, streamsOpen = (): number => 0, usersOnline = (): number => 0 } = {}) {
+    new Gauge({
+      name: 'chat_streams_open',
+      help: 'Streams (GET /api/stream) open; one waiting for news is counted in chat_parked_polls too',
+      registers: [this.registry],
+      collect() {
+        this.set(streamsOpen());
+      },
+    });
     new Gauge({
       name: 'chat_users_online',
       help: 'Signed-in users with a poll or sync held on this instance, or ended less than the online window ago',

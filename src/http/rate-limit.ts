@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ChatError } from '../core/errors.js';
 import { StoreUnavailableError } from '../core/store.js';
+import { TICKET_LIFETIME_MS } from '../auth/tickets.js';
 
 export interface RateLimit {
   /** Sustained messages per second per user (or client address when anonymous). */
@@ -32,6 +33,15 @@ const POSTS: LimitKind = { name: 'post-rate', refusal: 'too many messages; slow 
  */
 export const TYPING_LIMIT: RateLimit = { perSecond: 1, burst: 10 };
 export const TYPING: LimitKind = { name: 'typing-rate', refusal: 'too many typing notices; send one every few seconds at most' };
+
+/**
+ * Spent stream tickets, counted by the same means: one use per ticket id in
+ * a window a second longer than a ticket lives (TICKET_LIFETIME_MS), so the
+ * mark outlasts the ticket, and on Redis every instance sees it. A second
+ * use is refused as `rate_limited` (StreamTickets turns that into `invalid_ticket`).
+ */
+export const TICKET_USES: RateLimit = { perSecond: 1 / (TICKET_LIFETIME_MS / 1000 + 1), burst: 1 };
+export const TICKETS: LimitKind = { name: 'stream-ticket', refusal: 'this stream ticket was used already' };
 
 /**
  * The posting limit, from `rate-limiter-flexible`: at most `burst` writes

@@ -1,6 +1,7 @@
 import express, { Router, type RequestHandler } from 'express';
 import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import type { StreamTickets } from '../auth/tickets.js';
 import type { Tokens } from '../auth/tokens.js';
 import type { Chat } from '../core/chat.js';
 import { ChatError } from '../core/errors.js';
@@ -17,6 +18,7 @@ import { pollRoute } from './poll-route.js';
 import type { PostLimiter } from './rate-limit.js';
 import { sendJson } from './respond.js';
 import { roomRoutes, senderKey } from './room-routes.js';
+import { streamRoutes } from './stream-route.js';
 import { syncRoute } from './sync-route.js';
 
 export const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
@@ -34,8 +36,20 @@ export interface ChatRouterOptions extends PollLimits {
   postLimiter?: PostLimiter;
   /** Counts typing notices per user; undefined for no limit. */
   typingLimiter?: PostLimiter;
-  /** Rooms one sync (POST /api/sync) may name. */
+  /** Rooms one sync (POST /api/sync) or stream may name. */
   syncMaxRooms: number;
+  /**
+   * Stream tickets (POST /api/stream-tickets), for pages whose EventSource
+   * cannot send a token; without them that route is not offered, and
+   * streams take tokens in Authorization only.
+   */
+  tickets?: StreamTickets;
+  /** How long a stream lives before the server ends it, in ms (default 5 minutes, protocol "Streams"). */
+  streamMaxAgeMs?: number;
+  /** Silence on a stream before a comment is sent, in ms (default 15 s, protocol "Streams"). */
+  streamHeartbeatMs?: number;
+  /** How long a stream may wait for its client to take what was written before it is cut, in ms (default STALL_MS). */
+  streamStallMs?: number;
   /** Serves /metrics from it when given. */
   metrics?: Metrics;
   /** Serves the browser page at the router's root (default true). */
@@ -79,6 +93,16 @@ export function createChatRouter(chat: Chat, options: ChatRouterOptions): Router
   identityRoutes(router, { tokens, guestSessions: options.guestSessions, bodyLimit: options.bodyLimit, limiter: postLimiter });
   roomRoutes(router, chat, { tokens, bodyLimit: options.bodyLimit, limiter: postLimiter, typingLimiter: options.typingLimiter });
   syncRoute(router, chat, { ...options, maxRooms: options.syncMaxRooms });
+  streamRoutes(router, chat, {
+    tokens,
+    tickets: options.tickets,
+    bodyLimit: options.bodyLimit,
+    maxRooms: options.syncMaxRooms,
+    maxAgeMs: options.streamMaxAgeMs ?? 300_000,
+    heartbeatMs: options.streamHeartbeatMs ?? 15_000,
+    stallMs: options.streamStallMs,
+    limiter: postLimiter,
+  });
 
   router
     .route('/api/rooms/:room/messages')

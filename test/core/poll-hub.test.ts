@@ -6,6 +6,7 @@ import { CACHED_ANSWERS_PER_ROOM, PRESENCE_FOLD_MS, PollHub, type PollHubOptions
 import { SyncClients } from '../../src/core/sync-clients.js';
 import { OnlineTracker, TYPING_MS, presenceView } from '../../src/core/presence.js';
 import type { ChangeListener, Store } from '../../src/core/store.js';
+import type { StreamEvent } from '../../src/core/stream.js';
 import type { SyncResult, SyncRoom } from '../../src/core/sync.js';
 import type { Draft, Slice, User } from '../../src/core/types.js';
 
@@ -548,6 +549,97 @@ describe.each([
     hub.close();
     await vi.waitFor(() => expect(s.results).toHaveLength(1));
     expect((s.results[0] as SyncResult).size).toBe(0);
+    expect(hub.parked).toBe(0);
+  });
+});
+
+describe.each([
+  ['answers later', false],
+  ['answers at once', true],
+])('PollHub, a stream (a sync answered many times), with a store that %s', (_kind, now) => {
+  /** A stream whose batches are taken at once, unless `hold` keeps the next one waiting. */
+  function streamOf(hub: PollHub, rooms: SyncRoom[], { maxAgeMs = 60_000, hold = false } = {}) {
+    const batches: StreamEvent[][] = [];
+    const ends: ('end' | Error)[] = [];
+    const waiting: (() => void)[] = [];
+    const handle = hub.stream({ rooms: rooms.map((r) => ({ state: NOBODY, ...r })), limit: 100, maxAgeMs }, (result, next) => {
+      if (result === 'end' || result instanceof Error) return void ends.push(result);
+      batches.push(result);
+      if (hold) waiting.push(next);
+      else next();
+    });
+    return { handle, batches, ends, waiting };
+  }
+  const textsOf = (batch: StreamEvent[]) => batch.flatMap((e) => ((e.report.answer as PollAnswer).body.messages ?? []).map((m) => `${e.room}:${m.text}`));
+
+  it('is answered again and again, each event carrying every room\'s cursor, and counts as one poll all along', async () => {
+    const store = new ProbeStore(100, { now });
+    const hub = new PollHub(store, { capacity: 1, retryAfter: 3 });
+    const s = streamOf(hub, [{ room: 'a', after: 0 }, { room: 'b', after: 0 }]);
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    expect(hub.streamsOpen).toBe(1);
+    expect(() => hub.poll({ room: 'z', after: 0, limit: 1, timeoutMs: 1 }, () => {})).toThrow(/too many polls/);
+    const { epoch } = await store.info('a');
+    await store.append('a', draft('one'), 1);
+    await vi.waitFor(() => expect(s.batches).toHaveLength(1));
+    expect(s.batches[0]!.map((e) => e.id)).toEqual([`a:1:${epoch},b:0`]);
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    await store.append('b', draft('two'), 2);
+    await store.append('a', draft('three'), 3);
+    await vi.waitFor(() => expect(s.batches.flatMap(textsOf)).toEqual(['a:one', 'b:two', 'a:three']));
+    expect(s.batches.at(-1)!.at(-1)!.id).toMatch(new RegExp(`^a:\\d:${epoch},b:1:${epoch}$`));
+    s.handle.cancel();
+    expect(hub.streamsOpen).toBe(0);
+    expect(hub.parked).toBe(0);
+    await vi.waitFor(() => expect(store.subscriptions).toBe(0));
+    expect(s.ends).toEqual([]);
+  });
+
+  it('waits for next() before reading more: a client that takes nothing holds one batch, not a growing backlog', async () => {
+    const store = new ProbeStore(100, { now });
+    const hub = new PollHub(store, { capacity: 10, retryAfter: 3 });
+    const s = streamOf(hub, [{ room: 'a', after: 0 }], { hold: true });
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    await store.append('a', draft('one'), 1);
+    await vi.waitFor(() => expect(s.batches).toHaveLength(1));
+    for (let i = 0; i < 20; i++) await store.append('a', draft(`more ${i}`), 2);
+    await settle();
+    expect(s.batches).toHaveLength(1);
+    expect(hub.parked).toBe(0);
+    expect(store.subscriptions).toBe(0);
+    s.waiting.shift()!();
+    await vi.waitFor(() => expect(s.batches).toHaveLength(2));
+    expect(textsOf(s.batches[1]!)).toHaveLength(20);
+    s.handle.cancel();
+  });
+
+  it('stops following a room reported not_found, and ends when none is left', async () => {
+    const store = new ProbeStore(100, { now });
+    const hub = new PollHub(store, { capacity: 10, retryAfter: 3 });
+    const s = streamOf(hub, [{ room: 'p_x', after: 0, denied: true }]);
+    await vi.waitFor(() => expect(s.ends).toEqual(['end']));
+    expect(s.batches[0]!.map((e) => [e.room, e.id])).toEqual([['p_x', '']]);
+    expect(hub.streamsOpen).toBe(0);
+  });
+
+  it('ends after its age, and at shutdown', async () => {
+    vi.useFakeTimers();
+    const store = new ProbeStore(100, { now });
+    const hub = new PollHub(store, { capacity: 10, retryAfter: 3 });
+    const aged = streamOf(hub, [{ room: 'a', after: 0 }], { maxAgeMs: 5000 });
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(aged.ends).toEqual(['end']);
+    expect(hub.streamsOpen).toBe(0);
+    vi.useRealTimers();
+    const closing = streamOf(hub, [{ room: 'a', after: 0 }]);
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    await store.append('a', draft('last'), 1);
+    await vi.waitFor(() => expect(closing.batches.flatMap(textsOf)).toEqual(['a:last']));
+    await vi.waitFor(() => expect(hub.parked).toBe(1));
+    hub.close();
+    await vi.waitFor(() => expect(closing.ends).toEqual(['end']));
+    expect(hub.streamsOpen).toBe(0);
     expect(hub.parked).toBe(0);
   });
 });
