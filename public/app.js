@@ -1,12 +1,13 @@
 // The chat page, a client of the long poll with no framework and no build step.
 // This module chooses who you are and which room you are in (the join form, the
 // bar it collapses into, the URL hash). session.js signs you in as a guest; tabs.js
-// elects the one tab of the browser that syncs (sync.js) every room followed, for
-// all its tabs; state.js keeps what each room has; room.js shows the room you are
-// in, messages.js its messages, presence.js who is online and typing; send.js posts
-// to it; rooms.js lists your rooms with their unread counts, members.js is the
-// room's panel, identity.js shows who you are, drawer.js opens and closes the room
-// list, and http.js talks to the server.
+// elects the one tab of the browser that gets every room followed, for all its tabs,
+// by a stream (stream.js) or, where streams do not work, the sync poll (sync.js),
+// as transport.js decides; state.js keeps what each room has; room.js shows the
+// room you are in, messages.js its messages, presence.js who is online and typing;
+// send.js posts to it; rooms.js lists your rooms with their unread counts,
+// members.js is the room's panel, identity.js shows who you are, drawer.js opens and
+// closes the room list, and http.js talks to the server.
 
 import { ui, balancedIsolates } from './ui.js';
 import { myName, nameProblem, setMyName } from './name.js';

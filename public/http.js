@@ -20,6 +20,8 @@ export class ApiError extends Error {
 let token = null;
 let renewToken = null;
 export const setToken = (value) => { token = value; };
+/** Whether requests carry a token (stream.js asks for a ticket only then). */
+export const hasToken = () => token !== null;
 export const onInvalidToken = (fn) => { renewToken = fn; };
 
 // The server ignores unknown parameters; this defeats caches that ignore no-store.

@@ -9,8 +9,9 @@
 // or a SharedWorker (missing on Chrome for Android). Electing a leader through
 // localStorage would need timeouts for everything.
 //
-// The leader runs sync.js for the union of the rooms all tabs want and relays each
-// answer's room entries, with the cursors it sent, to every tab; each tab applies
+// The leader runs transport.js (a stream, or sync.js's poll where streams do not
+// work) for the union of the rooms all tabs want and relays each answer's room
+// entries, with the cursors it sent, to every tab; each tab applies
 // them to its own state.js, which skips what the tab already shows. A tab tells the
 // leader which rooms it wants and how far it has them ('want'). One it lacks, the
 // leader hands over from its own state ('snapshot'), or joins on the server when it
@@ -22,11 +23,14 @@
 // follower that hears nothing for LEADER_SILENT_MS asks ('ping'), and with still no
 // word takes the lock with { steal: true }. The old leader's held sync is superseded
 // on the server (same client id); when it wakes, its lock request has failed and it
-// follows. Where navigator.locks or BroadcastChannel is missing, every tab syncs for
-// itself, under a client id of its own so that the tabs do not supersede each other.
-// document.documentElement.dataset.syncRole says which: leader, follower or alone.
+// follows. (A stream has no client id to supersede: the old leader's stream lasts until
+// it wakes and stops it, or the server ends it.) Where navigator.locks or
+// BroadcastChannel is missing, every tab syncs for itself, under a client id of its
+// own so that the tabs do not supersede each other.
+// document.documentElement.dataset.syncRole says which: leader, follower or alone;
+// dataset.transport how the leader gets the news (transport.js), in every tab.
 
-import { startSync } from './sync.js';
+import { startTransport } from './transport.js';
 import {
   MAX_SYNCED, applyEntry, applySnapshot, currentRoom, cursorOf, resetAll, setSyncStatus, snapshotOf,
   stateEvents, syncStatus, wanted,
@@ -61,6 +65,11 @@ let lastHeard = 0; // when the leader last said anything
 let pinging = false;
 
 const setRole = (role) => { document.documentElement.dataset.syncRole = role; };
+/** The leader's status, in this tab: with the transport it uses (transport.js). */
+function showStatus(status) {
+  if (status.transport) document.documentElement.dataset.transport = status.transport;
+  setSyncStatus(status);
+}
 const post = (msg) => channel?.postMessage({ ...msg, from: tabId });
 
 /** Starts coordinating this tab (app.js, once signed in); for another user, starts over. */
@@ -115,12 +124,12 @@ function lead(role, release = () => {}) {
   setRole(role);
   const L = { wants: new Map(), cursors: new Map(), synced: '', dirty: false, release, beat: null };
   leading = L;
-  L.sync = startSync({
+  L.sync = startTransport({
     client: role === 'alone' ? `t_${randomId()}` : browserClientId(),
     rooms: () => syncRooms(L),
     onAnswer: (entries, sent) => onAnswer(L, entries, sent),
     onStatus: (status) => {
-      setSyncStatus(status);
+      showStatus(status);
       post({ type: 'status', status });
     },
     // Joins instead: the tabs' own cursors may be the ones refused.
@@ -248,14 +257,14 @@ function onMessage(msg) {
       return announce();
     case 'beat':
     case 'status':
-      if (!leading) setSyncStatus(msg.status);
+      if (!leading) showStatus(msg.status);
       return;
     case 'entries':
       return applyAll(msg.rooms, msg.after);
     case 'snapshot':
       if (msg.to !== tabId) return;
       for (const [room, snap] of Object.entries(msg.rooms)) applySnapshot(room, snap);
-      return setSyncStatus(msg.status);
+      return showStatus(msg.status);
     case 'want':
       return leading && onWant(leading, msg.from, msg.want);
     case 'bye':

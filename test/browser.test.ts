@@ -1,7 +1,8 @@
 // The page in a real browser against a real server with the real default (posting
 // needs a token: the page signs in as a guest): two people chatting, user text
 // that looks like HTML staying text, bidi controls kept in their box, the layout
-// on a phone, own messages, cache busting, syncs answered too soon, and
+// on a phone, own messages, the token never in a URL (a stream's ticket is), cache
+// busting, syncs answered too soon (the page made to poll), and
 // messages from before accounts (no author id). Private rooms, direct messages and
 // the session's lifetime are in private-rooms-browser.test.ts; many tabs of one
 // browser sharing one sync, unread counts, presence and typing in tabs-browser.test.ts.
@@ -262,7 +263,7 @@ describe('chat page', () => {
     expect(await third.locator('#my-id').textContent()).toBe(await first.locator('#my-id').textContent());
   }, TEST_TIMEOUT);
 
-  it('sends the session token on every request, syncs included, and never in a URL', async () => {
+  it('sends the session token on every request but the stream (a ticket for it instead), and never in a URL', async () => {
     const room = newRoom();
     const page = await newPage();
     const seen: { method: string; url: string; auth: string | undefined }[] = [];
@@ -277,11 +278,23 @@ describe('chat page', () => {
     const token = await page.evaluate<string>('JSON.parse(localStorage.getItem("chat.session")).token');
 
     const syncs = seen.filter((r) => r.method === 'POST' && r.url.endsWith('/api/sync'));
-    expect(syncs.length).toBeGreaterThan(0);
+    const isStream = (r: { method: string; url: string }) => r.method === 'GET' && new URL(r.url).pathname.endsWith('/api/stream');
+    const streams = seen.filter(isStream);
+    const tickets = seen.filter((r) => r.method === 'POST' && r.url.endsWith('/api/stream-tickets'));
+    expect(await page.evaluate('document.documentElement.dataset.transport')).toBe('stream');
+    expect(syncs).toEqual([]);
+    expect(streams.length).toBeGreaterThan(0);
+    expect(tickets.length).toBeGreaterThanOrEqual(streams.length);
     for (const r of seen) {
       expect(r.url).not.toContain(token);
-      // Only asking for the session goes without one.
+      // Only asking for the session goes without one; a stream (EventSource can send no
+      // header) carries a ticket, single use and short-lived, got with the token.
       if (r.url.endsWith('/api/sessions')) continue;
+      if (isStream(r)) {
+        expect(r.auth).toBeUndefined();
+        expect(new URL(r.url).searchParams.get('ticket'), r.url).toMatch(/^[A-Za-z0-9._-]+$/);
+        continue;
+      }
       expect(r.auth, `${r.method} ${r.url}`).toMatch(/^Bearer [A-Za-z0-9._-]+$/);
     }
   }, TEST_TIMEOUT);
@@ -328,7 +341,8 @@ describe('chat page', () => {
       page.removeAllListeners('request');
       page.on('request', (req) => {
         if (req.method() === 'GET' && req.url().includes('/api/')) urls.push(req.url());
-        if (req.method() === 'POST' && req.url().endsWith('/api/sync')) syncs[load]!++;
+        // Its sync or stream: whichever transport the page uses (public/transport.js).
+      if ((req.method() === 'POST' && req.url().endsWith('/api/sync')) || new URL(req.url()).pathname.endsWith('/api/stream')) syncs[load]!++;
       });
     };
     const first = await newPage();
@@ -352,7 +366,11 @@ describe('chat page', () => {
 
   it('slows down when answers come back at once with nothing new, and recovers', async () => {
     const room = newRoom();
-    const page = await openChat('ann', room);
+    // About the sync poll: chosen by hand (public/transport.js), as a user may.
+    const page = await newPage();
+    await page.addInitScript(`localStorage.setItem('chat.transport', 'poll')`);
+    await openChat('ann', room, page);
+    expect(await page.evaluate('document.documentElement.dataset.transport')).toBe('poll');
     const info = (await (await fetch(`${chat.server().baseUrl}/api/rooms/${room}`)).json()) as { epoch: string };
 
     // A broken proxy answering for the server: every sync answered at once, each room

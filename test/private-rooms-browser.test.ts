@@ -98,10 +98,11 @@ describe('direct messages', () => {
     const carol = await openChat('carol', lobby);
     await shown(carol, 'back in the lobby');
     expect(await listed(carol)).not.toContain(`#${dm}`);
-    // Her requests about the room: its own routes, and syncs naming it.
+    // Her requests about the room: its own routes, and syncs or streams naming it.
     const asks: string[] = [];
+    const streamNames = (url: URL) => url.pathname.endsWith('/api/stream') && (url.searchParams.get('rooms') ?? '').split(',').some((r) => r.split(':')[0] === dm);
     carol.on('request', (req) => {
-      if (req.url().includes(`/rooms/${dm}/`) || (req.url().endsWith('/api/sync') && req.postData()?.includes(`"${dm}"`))) asks.push(req.url());
+      if (req.url().includes(`/rooms/${dm}/`) || (req.url().endsWith('/api/sync') && req.postData()?.includes(`"${dm}"`)) || streamNames(new URL(req.url()))) asks.push(req.url());
     });
     await goToRoom(carol, dm);
     await waitGone(carol);

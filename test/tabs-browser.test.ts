@@ -1,5 +1,5 @@
 // Many tabs of one browser against a real server: eight tabs of one profile share a
-// single sync (the leading tab's, relayed to the others), show every message
+// single stream or sync (the leading tab's, relayed to the others), show every message
 // exactly once and in order, and carry on when the leading tab closes or freezes;
 // tabs of a browser without Web Locks each sync for themselves without superseding
 // each other; unread counts in the room list; who is online and who is typing; and
@@ -102,13 +102,19 @@ async function serverMessages(room: string): Promise<[number, string][]> {
   return r.messages.map((m) => [m.seq, m.text]);
 }
 
-/** [syncs held, parked polls] from /metrics. */
+/**
+ * [syncs held + streams open, parked polls] from /metrics: what the browser's tabs hold,
+ * whichever transport the leading tab uses (public/transport.js; a stream waiting for
+ * news is a parked poll too).
+ */
 async function held(): Promise<[number | undefined, number | undefined]> {
   const text = await metricsText(chat.server().baseUrl);
-  return [metricValue(text, 'chat_syncs_held'), metricValue(text, 'chat_parked_polls')];
+  return [(metricValue(text, 'chat_syncs_held') ?? 0) + (metricValue(text, 'chat_streams_open') ?? 0), metricValue(text, 'chat_parked_polls')];
 }
 
-/** Once the server holds exactly one sync and nothing else, it stays so (never two) for a while. */
+const transport = (page: Page) => page.evaluate<string | undefined>('document.documentElement.dataset.transport');
+
+/** Once the server holds exactly one sync or stream and nothing else, it stays so (never two) for a while. */
 async function expectOneSync(): Promise<void> {
   await expect.poll(held, WAIT).toEqual([1, 1]);
   for (let i = 0; i < 5; i++) {
@@ -131,6 +137,8 @@ describe('tabs of one browser', () => {
     await expect.poll(async () => (await Promise.all(tabs.map(role))).sort(), WAIT)
       .toEqual([...Array(TABS - 1).fill('follower'), 'leader'].sort());
     await expectOneSync();
+    // The leader streams (nothing on the way here stops a stream), and every tab says so.
+    expect(await Promise.all(tabs.map(transport))).toEqual(Array(TABS).fill('stream'));
     for (const tab of tabs) await watchArrivals(tab);
 
     // From outside: each message in all tabs.
@@ -216,8 +224,16 @@ describe('tabs of one browser', () => {
     const ms = await arrivals(others, text, await postOutside(zed, room, text));
     console.log(`hung leader: the message posted then shown in the other tabs after [${ms.join(', ')}] ms`);
     expect((await Promise.all(others.map(role))).sort()).toEqual(['follower', 'leader']);
-    // The hung tab's held sync was superseded by the new leader's, under the same client id.
-    await expectOneSync();
+    const using = await transport(others[0]!);
+    console.log(`hung leader: the tabs use ${using === 'stream' ? 'a stream' : 'the sync poll'}`);
+    if (using === 'poll') {
+      // The hung tab's held sync was superseded by the new leader's, under the same client id.
+      await expectOneSync();
+    } else {
+      // A stream has no client id to supersede: the hung tab's lasts until it wakes.
+      expect(using).toBe('stream');
+      await expect.poll(held, WAIT).toEqual([2, 2]);
+    }
 
     await hung;
     await expect.poll(() => role(leader), WAIT).toBe('follower');

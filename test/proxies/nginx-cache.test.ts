@@ -1,10 +1,12 @@
 // A real nginx that caches the API although it says no-store, and whose cache key
 // leaves out the query string: every GET poll, whatever its cursor and cache
-// buster, gets the one cached answer at once. The page syncs with POST, which such
-// a cache passes on, so it stays live behind it. (A page answered too soon anyway
-// slows down and says so: test/browser.test.ts.)
+// buster, gets the one cached answer at once. The page streams (a GET, but nginx
+// caches no response it does not buffer, and the server's X-Accel-Buffering: no
+// turns buffering off) or syncs with POST, which such a cache passes on: either way
+// it stays live behind it. (A page answered too soon anyway slows down and says so:
+// test/browser.test.ts.)
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Browser, type BrowserContext } from 'playwright-core';
+import { type Browser, type BrowserContext, type Request } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
 import { missingBinaries, startNginx, type ProxyProcess } from '../helpers/proxies.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -64,7 +66,7 @@ describe.skipIf(skip)('the page behind an nginx cache that ignores no-store and 
     expect(await poll.text()).toBe(joined);
   });
 
-  it('leaves the page live: its syncs are POSTs, which the cache passes to the server', async () => {
+  it('leaves the page live: its stream is not buffered, so not cached, and its syncs are POSTs, which the cache passes to the server', async () => {
     const room = `nginx-cache-${process.pid}-page`;
     // The room's join answer is in the cache before the page comes: a page that
     // polled with GET would get it back at once, for ever (10 minutes).
@@ -79,9 +81,11 @@ describe.skipIf(skip)('the page behind an nginx cache that ignores no-store and 
     const page = await context.newPage();
     const gets: string[] = [];
     const syncs: string[] = [];
+    const streams: Request[] = [];
     page.on('request', (req) => {
       if (req.method() === 'GET' && req.url().includes('/messages?') && req.url().includes('after=')) gets.push(req.url());
       if (req.method() === 'POST' && req.url().endsWith('/api/sync')) syncs.push(req.url());
+      if (req.method() === 'GET' && new URL(req.url()).pathname.endsWith('/api/stream')) streams.push(req);
     });
     await page.goto(`${nginx!.url}/#${room}`);
     await page.locator('#status[data-state="live"]').waitFor(WAIT);
@@ -94,11 +98,21 @@ describe.skipIf(skip)('the page behind an nginx cache that ignores no-store and 
     await page.locator('#messages .msg', { hasText: 'past the cache' }).waitFor(WAIT);
     expect(await page.locator('#status').getAttribute('data-state')).toBe('live');
     expect(gets).toEqual([]);
-    expect(syncs.length).toBeGreaterThan(0);
-
-    // Every sync reached the server (nginx caches GET and HEAD only): no cache status, 200.
-    const logged = (await nginx!.read('access.log')).split('\n').filter((line) => line.startsWith('/api/sync '));
-    expect(logged.length).toBeGreaterThan(0);
-    for (const line of logged) expect(line).toBe('/api/sync - 200');
+    const transport = await page.evaluate<string>('document.documentElement.dataset.transport');
+    console.log(`behind the nginx cache, the page uses ${transport}: ${streams.length} stream(s), ${syncs.length} sync(s)`);
+    const logged = async (prefix: string) => (await nginx!.read('access.log')).split('\n').filter((line) => line.startsWith(prefix));
+    if (transport === 'stream') {
+      // Each stream reached the server: a MISS (never stored, so never a HIT). As the
+      // response's header says: nginx logs a stream only once it ends.
+      expect(streams.length).toBeGreaterThan(0);
+      expect(await Promise.all(streams.map(async (req) => (await req.response())?.headers()['x-cache-status']))).toEqual(streams.map(() => 'MISS'));
+    } else {
+      expect(transport).toBe('poll');
+      expect(syncs.length).toBeGreaterThan(0);
+      // Every sync reached the server (nginx caches GET and HEAD only): no cache status, 200.
+      const syncLines = await logged('/api/sync ');
+      expect(syncLines.length).toBeGreaterThan(0);
+      for (const line of syncLines) expect(line).toBe('/api/sync - 200');
+    }
   }, TEST_TIMEOUT);
 });
