@@ -2,7 +2,7 @@ import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { nanoid } from 'nanoid';
 import type { Caller } from '../core/access.js';
 import { ChatError } from '../core/errors.js';
-import { callerOfClaims, STREAM_TICKET_AUDIENCE } from './tokens.js';
+import { callerOfClaims, MAX_TOKEN_LENGTH, STREAM_TICKET_AUDIENCE } from './tokens.js';
 
 /** How long a ticket may wait to be used, in ms (protocol "Streams": "valid 60 s"). */
 export const TICKET_LIFETIME_MS = 60_000;
@@ -62,7 +62,8 @@ export class StreamTickets {
    * for a ticket that is malformed, not ours, expired or used before.
    */
   async redeem(ticket: string): Promise<Caller> {
-    if (ticket.length > 16_384) throw invalid('it is too long');
+    // A ticket carries its token's claims plus an audience and an id: a little longer than the longest token.
+    if (ticket.length > 2 * MAX_TOKEN_LENGTH) throw invalid('it is too long');
     let payload;
     try {
       ({ payload } = await jwtVerify(ticket, this.secret, {

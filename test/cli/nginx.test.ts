@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingBinaries, startNginx, type ProxyProcess } from '../helpers/proxies.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { post as postMessage } from '../http/util.js';
 import { buildCli, cliEnv, runCli, startCli, type Built } from './helpers.js';
 
 const skip = missingBinaries('the CLI-behind-nginx tests (test/cli/nginx.test.ts)', ['nginx']);
@@ -135,11 +136,7 @@ describe.skipIf(skip)('chat behind nginx', () => {
     const sent: string[] = [];
     /** A message straight to the server, as another client would send it. */
     const post = async (text: string): Promise<void> => {
-      const res = await fetch(`${srv!.baseUrl}/api/rooms/${room}/messages`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ author: 'zed', text }),
-      });
+      const res = await postMessage(srv!.baseUrl, room, { author: 'zed', text });
       expect(res.status).toBe(201);
       sent.push(text);
     };

@@ -10,6 +10,7 @@ import { type Browser } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
 import { missingBinaries, startNginx, type ProxyProcess } from '../helpers/proxies.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { post as postMessage } from '../http/util.js';
 
 const skip = missingBinaries('the page behind an nginx that cuts held requests (test/proxies/nginx-cut-page.test.ts)', ['nginx', 'chromium']);
 
@@ -52,11 +53,7 @@ describe.skipIf(skip)(`the page behind an nginx that cuts held requests at ${CUT
     /** A message straight to the server, as another client would send it. */
     const post = (text: string): void => {
       postings.push((async () => {
-        const res = await fetch(`${srv!.baseUrl}/api/rooms/${room}/messages`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ author: 'zed', text }),
-        });
+        const res = await postMessage(srv!.baseUrl, room, { author: 'zed', text });
         expect(res.status).toBe(201);
         sent.push(text);
       })());
