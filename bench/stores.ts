@@ -5,6 +5,8 @@
 //
 // Prints figures, never a verdict. Needs Redis at TEST_REDIS_URL (default
 // redis://127.0.0.1:6379) for the Redis rows; its keys are deleted afterwards.
+// For the Redis Cluster rows it starts a cluster of its own (3 masters, 3
+// replicas, with redis-server and redis-cli), and removes it afterwards.
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -16,6 +18,7 @@ import type { Store } from '../src/core/store.js';
 import { RedisStore } from '../src/stores/redis-store.js';
 import { SqliteStore } from '../src/stores/sqlite-store.js';
 import { startServerProcess, type ServerProcess } from '../test/helpers/processes.js';
+import { clusterBinariesMissing, startRedisCluster, type RedisClusterProcess } from '../test/helpers/redis-cluster.js';
 import { deleteKeys, probeRedis } from '../test/helpers/redis.js';
 
 const { values } = parseArgs({
@@ -35,10 +38,13 @@ const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `bench-${nanoid(6)}:`;
 const dir = mkdtempSync(join(tmpdir(), 'chat-bench-'));
 
-const STORES: Record<string, string[]> = {
-  memory: ['--store', 'memory'],
-  sqlite: ['--store', 'sqlite', '--sqlite-path', join(dir, 'bench.db')],
-  redis: ['--store', 'redis', '--redis-url', redisUrl, '--redis-prefix', prefix],
+let cluster: RedisClusterProcess | undefined;
+
+const STORES: Record<string, () => string[]> = {
+  memory: () => ['--store', 'memory'],
+  sqlite: () => ['--store', 'sqlite', '--sqlite-path', join(dir, 'bench.db')],
+  redis: () => ['--store', 'redis', '--redis-url', redisUrl, '--redis-prefix', prefix],
+  cluster: () => ['--store', 'redis', '--redis-cluster', '--redis-url', cluster!.url, '--redis-prefix', prefix],
 };
 
 /** CPU seconds (user + system) the process has used, from /proc. */
@@ -122,10 +128,32 @@ async function appendsPerSecond(store: Store): Promise<number> {
   return appended / ((performance.now() - started) / 1000);
 }
 
+/**
+ * Presence writes alone, the same way: each caller renews the online entries
+ * of users of its own (setOnline with a time 60 s ahead), as every held poll
+ * of a signed-in user does every few polls.
+ */
+async function presenceWritesPerSecond(store: Store): Promise<number> {
+  const deadline = performance.now() + SECONDS * 1000;
+  const started = performance.now();
+  let written = 0;
+  await Promise.all(
+    Array.from({ length: POSTERS }, async (_, p) => {
+      for (let i = 0; performance.now() < deadline; i++) {
+        const now = Date.now();
+        await store.setOnline(`room-${(p + i) % ROOMS}`, { id: `u${p}-${i % 100}`, name: 'bench' }, now + 60_000, now);
+        written++;
+      }
+    }),
+  );
+  return written / ((performance.now() - started) / 1000);
+}
+
 const OPEN: Record<string, () => Promise<Store>> = {
   memory: async () => new MemoryStore({ retention: 1000, maxRooms: 1000 }),
   sqlite: async () => SqliteStore.open({ path: join(dir, 'direct.db'), retention: 1000, retentionAgeMs: 0 }),
   redis: () => RedisStore.open({ url: redisUrl, prefix: `${prefix}direct:`, retention: 1000 }),
+  cluster: () => RedisStore.open({ url: cluster!.url, cluster: true, prefix: `${prefix}direct:`, retention: 1000 }),
 };
 
 /** Post on `from`, with a poll parked on `to`: milliseconds from sending the POST to the poll's answer. */
@@ -153,16 +181,22 @@ async function wakeups(from: ServerProcess, to: ServerProcess): Promise<number[]
 }
 
 async function main(): Promise<void> {
-  const stores = Object.keys(STORES).filter((name) => name !== 'redis');
+  const stores = ['memory', 'sqlite'];
   const noRedis = await probeRedis(redisUrl);
   if (noRedis) console.log(`${noRedis}: Redis rows skipped`);
   else stores.push('redis');
+  const noCluster = clusterBinariesMissing();
+  if (noCluster) console.log(`${noCluster}: Redis Cluster rows skipped`);
+  else {
+    cluster = await startRedisCluster();
+    stores.push('cluster');
+  }
   console.log(`posts/s: ${POSTERS} closed-loop posters, ${ROOMS} rooms, ${SECONDS} s a run, ${ROUNDS} rounds, stores in turn; median (min–max)`);
 
   const results = new Map<string, Throughput[]>(stores.map((s) => [s, []]));
   for (let round = 1; round <= ROUNDS; round++) {
     for (const name of stores) {
-      const server = await startServerProcess(STORES[name]!);
+      const server = await startServerProcess(STORES[name]!());
       try {
         results.get(name)!.push(await throughput(server));
       } finally {
@@ -180,33 +214,36 @@ async function main(): Promise<void> {
     );
   }
 
-  console.log(`\nstore.append alone, in the generator's process: ${POSTERS} concurrent callers, ${SECONDS} s, median of ${ROUNDS}`);
+  console.log(`\nthe store alone, in the generator's process: ${POSTERS} concurrent callers, ${SECONDS} s, median of ${ROUNDS}`);
   for (const name of stores) {
-    const rates = [];
+    const appends = [];
+    const presence = [];
     for (let round = 1; round <= ROUNDS; round++) {
       const store = await OPEN[name]!();
       try {
-        rates.push(await appendsPerSecond(store));
+        appends.push(await appendsPerSecond(store));
+        presence.push(await presenceWritesPerSecond(store));
       } finally {
         await store.close();
       }
     }
-    console.log(`${name.padEnd(8)} ${String(Math.round(median(rates))).padStart(7)} appends/s`);
+    console.log(`${name.padEnd(8)} ${String(Math.round(median(appends))).padStart(7)} appends/s  ${String(Math.round(median(presence))).padStart(7)} presence writes/s`);
   }
 
-  const pairs: [string, string[], boolean][] = [['memory, one instance', STORES.memory!, false]];
+  const pairs: [string, string[], boolean][] = [['memory, one instance', STORES.memory!(), false]];
   if (stores.includes('redis')) {
-    pairs.push(['redis, one instance', STORES.redis!, false], ['redis, post on A, poll on B', STORES.redis!, true]);
+    pairs.push(['redis, one instance', STORES.redis!(), false], ['redis, post on A, poll on B', STORES.redis!(), true]);
   }
+  if (stores.includes('cluster')) pairs.push(['cluster, post on A, poll on B', STORES.cluster!(), true]);
   console.log(`\nwake-up latency, POST sent to poll answer received, ${WAKEUPS} sequential wake-ups (ms)`);
-  console.log('setup                          p50     p90     p99     max');
+  console.log('setup                            p50     p90     p99     max');
   for (const [label, args, twoInstances] of pairs) {
     const a = await startServerProcess(args);
     const b = twoInstances ? await startServerProcess(args) : a;
     try {
       const l = await wakeups(a, b);
       console.log(
-        `${label.padEnd(28)} ${[0.5, 0.9, 0.99].map((q) => quantile(l, q).toFixed(2).padStart(6)).join('  ')}  ${l[l.length - 1]!.toFixed(2).padStart(6)}`,
+        `${label.padEnd(30)} ${[0.5, 0.9, 0.99].map((q) => quantile(l, q).toFixed(2).padStart(6)).join('  ')}  ${l[l.length - 1]!.toFixed(2).padStart(6)}`,
       );
     } finally {
       await Promise.all([a.kill(), twoInstances ? b.kill() : undefined]);
@@ -218,5 +255,6 @@ try {
   await main();
 } finally {
   rmSync(dir, { recursive: true, force: true });
+  await cluster?.stop();
   if (!(await probeRedis(redisUrl))) await deleteKeys(redisUrl, prefix);
 }

@@ -22,8 +22,12 @@ export interface Config {
   store: StoreKind;
   /** The SQLite store's database file. */
   sqlitePath: string;
-  /** The Redis store's server. */
+  /** The Redis store's server, or with `redisCluster` one or more comma-separated seed nodes of a Redis Cluster. */
   redisUrl: string;
+  /** `redisUrl` names nodes of a Redis Cluster. */
+  redisCluster: boolean;
+  /** Redis Cluster: replicas that must have a post before it is acknowledged (0: its master alone). */
+  redisAckReplicas: number;
   /** Starts every Redis key and channel of this deployment. */
   redisPrefix: string;
   /** Messages kept per room. */
@@ -179,15 +183,22 @@ function lifetime(raw: string): number {
   return value;
 }
 
+/** The comma-separated URLs of a `--redis-url`, as given (trimmed). */
+function redisUrls(raw: string): string[] {
+  return raw.split(',').map((part) => part.trim());
+}
+
 function redisUrl(raw: string): string {
-  let url;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    throw new ConfigError('must be a URL such as redis://127.0.0.1:6379 or rediss://user:password@host:6380/0');
+  for (const part of redisUrls(raw)) {
+    let url;
+    try {
+      url = new URL(part);
+    } catch {
+      throw new ConfigError('must be a URL such as redis://127.0.0.1:6379 or rediss://user:password@host:6380/0 (with --redis-cluster, one or more, comma-separated)');
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError('must start with redis:// or rediss:// (each URL, when several)');
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError('must start with redis:// or rediss://');
-  return raw.trim();
+  return redisUrls(raw).join(',');
 }
 
 function redisPrefix(raw: string): string {
@@ -227,7 +238,9 @@ const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
   { key: 'wakeSlice', flag: 'wake-slice', env: 'WAKE_SLICE', default: DEFAULT_WAKE_SLICE, help: 'answer a room\'s woken polls this many at a time, batching posts that arrive meanwhile (0: all at once)', parse: number(0, 10_000_000, { integer: true }) },
   { key: 'store', flag: 'store', env: 'STORE', default: 'sqlite', help: 'where messages live: sqlite (a file, kept across restarts), redis (shared by several instances) or memory (lost on restart)', parse: oneOf(STORE_KINDS) },
   { key: 'sqlitePath', flag: 'sqlite-path', env: 'SQLITE_PATH', default: 'data/chat.db', help: 'the SQLite database file (its directory is created)', parse: filePath },
-  { key: 'redisUrl', flag: 'redis-url', env: 'REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis server, as redis:// or rediss:// with credentials if any', parse: redisUrl },
+  { key: 'redisUrl', flag: 'redis-url', env: 'REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis server, as redis:// or rediss:// with credentials if any; with --redis-cluster, one or more nodes, comma-separated', parse: redisUrl },
+  { key: 'redisCluster', flag: 'redis-cluster', env: 'REDIS_CLUSTER', default: false, shown: 'off', switch: true, help: 'Redis is a Redis Cluster: --redis-url names one or more of its nodes, comma-separated (on or off)', parse: onOff },
+  { key: 'redisAckReplicas', flag: 'redis-ack-replicas', env: 'REDIS_ACK_REPLICAS', default: 1, help: 'Redis Cluster: replicas that must have a post before it is answered 201 (0: its master alone)', parse: number(0, 16, { integer: true }) },
   { key: 'redisPrefix', flag: 'redis-prefix', env: 'REDIS_PREFIX', default: 'chat:', help: 'starts every Redis key and channel name of this deployment', parse: redisPrefix },
   { key: 'retention', flag: 'retention', env: 'RETENTION', default: 1000, help: 'messages kept per room', parse: number(1, 10_000_000, { integer: true }) },
   { key: 'retentionAge', flag: 'retention-age', env: 'RETENTION_AGE', default: 0, help: 'sqlite store: drop messages older than this (seconds, or 90m, 12h, 30d; 0: no age limit); a room keeps its newest', parse: duration },
@@ -298,6 +311,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   }
   if (result.retentionAge > 0 && result.store !== 'sqlite') {
     throw new ConfigError(`--retention-age applies to the sqlite store only; the ${result.store} store keeps messages by count (--retention)`);
+  }
+  if (result.redisUrl.includes(',') && !result.redisCluster) {
+    throw new ConfigError('--redis-url names several servers, which only a Redis Cluster has; add --redis-cluster, or name one server');
+  }
+  if (given.has('redisAckReplicas') && !result.redisCluster) {
+    throw new ConfigError('--redis-ack-replicas applies to a Redis Cluster only (--redis-cluster)');
   }
   return result;
 }

@@ -20,7 +20,8 @@ const HELP = `Usage: npm run new-epoch -- [--flag value ...]
 Starts a new epoch in the configured store: every client resets at its next
 poll. Stop every server on the store first. It reads the same flags and
 environment variables as the server (npm start -- --help); those naming the
-store matter: --store, --sqlite-path, --redis-url, --redis-prefix.`;
+store matter: --store, --sqlite-path, --redis-url, --redis-cluster,
+--redis-prefix.`;
 
 function fail(message: string): never {
   console.error(message);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../stores/redis-connect.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ChatError } from '../core/errors.js';
 import { StoreUnavailableError } from '../core/store.js';
@@ -53,7 +53,7 @@ export const TICKETS: LimitKind = { name: 'stream-ticket', refusal: 'this stream
  * this process (expired counts are swept, so memory follows the senders of
  * the last window only).
  */
-export function postLimiter({ perSecond, burst }: RateLimit, redis?: { client: Redis; prefix: string }, kind = POSTS): PostLimiter {
+export function postLimiter({ perSecond, burst }: RateLimit, redis?: { client: RedisClient; prefix: string }, kind = POSTS): PostLimiter {
   const duration = Math.max(1, Math.round(burst / perSecond));
   const options = { points: burst, duration, keyPrefix: kind.name };
   const limiter: RateLimiterAbstract = redis

@@ -2,7 +2,8 @@ import type { Config } from '../config.js';
 import { MemoryStore } from '../core/memory-store.js';
 import type { Store } from '../core/store.js';
 import type { Log } from '../log.js';
-import { RedisStore, safeUrl } from './redis-store.js';
+import { safeUrl } from './redis-connect.js';
+import { RedisStore } from './redis-store.js';
 import { SqliteStore } from './sqlite-store.js';
 
 /** Opens the store the config names; throws StoreOpenError with one line for the operator. */
@@ -13,7 +14,14 @@ export async function openStore(config: Config, log: Log): Promise<Store> {
     case 'sqlite':
       return SqliteStore.open({ path: config.sqlitePath, retention: config.retention, retentionAgeMs: config.retentionAge * 1000, log });
     case 'redis':
-      return RedisStore.open({ url: config.redisUrl, prefix: config.redisPrefix, retention: config.retention, log });
+      return RedisStore.open({
+        url: config.redisUrl,
+        cluster: config.redisCluster,
+        ackReplicas: config.redisAckReplicas,
+        prefix: config.redisPrefix,
+        retention: config.retention,
+        log,
+      });
   }
 }
 
@@ -25,7 +33,7 @@ export function storeName(config: Config): string {
     case 'sqlite':
       return `SQLite file ${config.sqlitePath}`;
     case 'redis':
-      return `Redis at ${safeUrl(config.redisUrl)} under prefix ${config.redisPrefix}`;
+      return `${config.redisCluster ? 'Redis Cluster' : 'Redis'} at ${safeUrl(config.redisUrl)} under prefix ${config.redisPrefix}`;
   }
 }
 

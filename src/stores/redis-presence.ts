@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { PresenceSnapshot, User } from '../core/types.js';
 import { Script } from './redis-scripts.js';
+import type { RedisClient } from './redis-connect.js';
 import type { RoomKeys } from './redis-store.js';
 
 /**
@@ -126,7 +126,7 @@ function toUsers(flat: string[]): User[] {
  */
 export class RedisPresence {
   constructor(
-    private readonly cmd: Redis,
+    private readonly cmd: RedisClient,
     private readonly roomKeys: (room: string) => RoomKeys,
     /** Runs a command, turning a failure into StoreUnavailableError. */
     private readonly call: <T>(fn: () => Promise<T>) => Promise<T>,

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { RoomRecord, User } from '../core/types.js';
 import { JOIN, LEAVE, READ_RECORD } from './redis-scripts.js';
+import type { RedisClient } from './redis-connect.js';
 import type { RoomKeys } from './redis-store.js';
 
 /** A record as the scripts answer it: title, owner id, owner name, then members as id, name, id, name … */
@@ -27,7 +27,7 @@ function toRecord(room: string, [title, ownerId, ownerName, flat]: RecordReply):
  */
 export class RedisRooms {
   constructor(
-    private readonly cmd: Redis,
+    private readonly cmd: RedisClient,
     private readonly prefix: string,
     private readonly roomKeys: (room: string) => RoomKeys,
     /** Runs a command, turning a failure into StoreUnavailableError. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connect.js';
 
 /** A Lua script run by its SHA1, sent in full only when the server does not have it (after a restart). */
 export class Script {
@@ -9,15 +9,46 @@ export class Script {
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
 
-  async run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  async run(redis: RedisClient, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {
       // NOSCRIPT means nothing ran, so sending the script itself cannot run it twice.
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      if (!isNoScript(err)) throw err;
       return redis.eval(this.lua, keys.length, ...keys, ...args);
     }
   }
+
+  /**
+   * Runs the script, then WAIT for `replicas` replicas for at most
+   * `timeoutMs`, in one pipeline: on a cluster a pipeline goes to the node
+   * of its keys' slot, on one connection, and WAIT counts the replicas that
+   * have every write this connection made so far, the script's included.
+   * Resolves to the script's reply and that count; rejects with the
+   * script's error, or WAIT's.
+   */
+  async runThenWait(redis: RedisClient, keys: readonly string[], args: readonly (string | number)[], replicas: number, timeoutMs: number): Promise<[unknown, number]> {
+    const attempt = async (byHash: boolean): Promise<[unknown, number]> => {
+      const pipeline = redis.pipeline();
+      if (byHash) pipeline.evalsha(this.sha, keys.length, ...keys, ...args);
+      else pipeline.eval(this.lua, keys.length, ...keys, ...args);
+      const results = (await pipeline.wait(replicas, timeoutMs).exec()) ?? [];
+      const [script, wait] = results as [[Error | null, unknown], [Error | null, unknown]];
+      if (script[0]) throw script[0];
+      if (wait[0]) throw wait[0];
+      return [script[1], Number(wait[1])];
+    };
+    try {
+      return await attempt(true);
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      return attempt(false);
+    }
+  }
+}
+
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT');
 }
 
 /**
@@ -28,7 +59,9 @@ export class Script {
  * from the store epoch the caller passes.
  *
  * KEYS: meta (hash: epoch, head), log (stream), ids (zset clientMsgId → seq), signal (shard channel)
- * ARGV: store epoch, retention, id, author, text, ts, clientMsgId ('' for none), authorId ('' for none)
+ * ARGV: store epoch, retention, id, author, text, ts, clientMsgId ('' for none), authorId ('' for none),
+ *   and 'replicate' to make a write for a duplicate too (the room's epoch, unchanged), so that a WAIT
+ *   after it covers the original, whichever connection stored that
  * Returns {1, epoch, seq} for a new message, {0, epoch, entryId, fields} for a duplicate.
  */
 export const APPEND = new Script(`
@@ -41,7 +74,10 @@ if cmid ~= '' then
   local original = redis.call('ZSCORE', ids, cmid)
   if original then
     local found = redis.call('XRANGE', log, original, original)
-    if #found > 0 then return {0, epoch, found[1][1], found[1][2]} end
+    if #found > 0 then
+      if ARGV[9] == 'replicate' then redis.call('HSET', meta, 'epoch', epoch) end
+      return {0, epoch, found[1][1], found[1][2]}
+    end
   end
 end
 local seq = (tonumber(state[2]) or 0) + 1

@@ -1,5 +1,6 @@
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { StoreUnavailableError, type ChangeListener } from '../core/store.js';
+import type { RedisClient } from './redis-connect.js';
 
 interface Channel {
   readonly listeners: Set<ChangeListener>;
@@ -27,16 +28,31 @@ function down(): Promise<void> {
  * poll is answered rather than left waiting for a signal that cannot come);
  * when it is back, every channel is subscribed again and then every listener
  * is called, to cover what was published meanwhile.
+ *
+ * On a Redis Cluster the client (with `shardedSubscribers`) keeps one
+ * subscribed connection per master and subscribes each channel on the
+ * master of its slot. When one of them is lost (its master failed), every
+ * listener is called, as for a dropped connection; the client then reads
+ * the slot map again and subscribes every channel again on the master that
+ * took over, and once it has sent those subscriptions, every listener is
+ * called again. Until a replica has taken over, the client tries the lost
+ * master again and again, each attempt a loss and a new start; so these
+ * calls come at most once every CLUSTER_NOTIFY_MS, the last one after the
+ * last of those events.
  */
 /** Channels kept subscribed without listeners, at most: polls on ever new rooms must not grow this without bound. */
 const MAX_LINGERING = 10_000;
+/** Redis Cluster: least time between two calls of every listener after subscriber connections were lost or restored. */
+const CLUSTER_NOTIFY_MS = 500;
 
 export class RedisSignals {
   private readonly channels = new Map<string, Channel>();
   private lingering = 0;
+  private notifyTimer?: NodeJS.Timeout;
+  private notifiedAt = 0;
 
   constructor(
-    private readonly conn: Redis,
+    private readonly conn: RedisClient,
     private readonly lingerMs: number,
   ) {
     conn.on('smessage', (channel: string) => this.notify(channel));
@@ -44,7 +60,20 @@ export class RedisSignals {
       for (const entry of this.channels.values()) entry.ready = down();
       this.notifyAll();
     });
-    conn.on('ready', () => void this.resubscribe());
+    if (conn instanceof Cluster) {
+      // The cluster client subscribes its channels again by itself, so only the listeners are left to call:
+      // after it sent the subscriptions to the masters it found ('subscribersReady'), and after the cluster
+      // came back whole ('ready'), which needs no new subscriptions when the subscribed connections outlived it.
+      const back = (): void => {
+        for (const entry of this.channels.values()) entry.ready = Promise.resolve();
+        this.notifyAllSoon();
+      };
+      conn.on('-node', () => this.notifyAllSoon());
+      conn.on('subscribersReady', back);
+      conn.on('ready', back);
+    } else {
+      conn.on('ready', () => void this.resubscribe());
+    }
   }
 
   /** Calls `listener` after every publish on `channel` once subscribed; resolves to the function that stops it. */
@@ -106,6 +135,17 @@ export class RedisSignals {
     for (const entry of this.channels.values()) for (const listener of entry.listeners) listener();
   }
 
+  /** notifyAll, at once or as soon as CLUSTER_NOTIFY_MS has passed since the last time; calls meanwhile share it. */
+  private notifyAllSoon(): void {
+    if (this.notifyTimer) return;
+    const wait = Math.max(0, this.notifiedAt + CLUSTER_NOTIFY_MS - Date.now());
+    this.notifyTimer = setTimeout(() => {
+      this.notifyTimer = undefined;
+      this.notifiedAt = Date.now();
+      this.notifyAll();
+    }, wait).unref();
+  }
+
   private async resubscribe(): Promise<void> {
     const entries = [...this.channels];
     for (const [channel, entry] of entries) entry.ready = this.send(channel);
@@ -115,6 +155,7 @@ export class RedisSignals {
   }
 
   close(): void {
+    clearTimeout(this.notifyTimer);
     for (const entry of this.channels.values()) this.stopLinger(entry);
     this.channels.clear();
   }

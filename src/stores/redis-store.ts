@@ -1,16 +1,20 @@
-import { Redis, ReplyError, type RedisOptions } from 'ioredis';
+import { ReplyError } from 'ioredis';
 import { nanoid } from 'nanoid';
 import { StoreOpenError, StoreUnavailableError, type ChangeListener, type Store } from '../core/store.js';
 import type { AppendResult, Draft, Message, PresenceSnapshot, RoomRecord, RoomState, Slice, User } from '../core/types.js';
 import { silentLog, type Log } from '../log.js';
+import { connect, distinct, masters, safeUrl, warnAboutEviction, watch, type RedisClient, type RedisClients, type RedisTarget } from './redis-connect.js';
 import { RedisPresence } from './redis-presence.js';
 import { RedisRooms } from './redis-rooms.js';
 import { APPEND, READ, RENEW_EPOCH } from './redis-scripts.js';
 import { RedisSignals } from './redis-signals.js';
 
-export interface RedisStoreOptions {
-  /** redis:// or rediss:// URL, with credentials and database number if needed. */
-  url: string;
+export interface RedisStoreOptions extends RedisTarget {
+  /**
+   * Redis Cluster: replicas that must have a message before append
+   * resolves (1 by default; 0: its master alone). See append.
+   */
+  ackReplicas?: number;
   /** Starts every key and channel name, so that several deployments can share one Redis. */
   prefix: string;
   /** Messages kept per room (the stream's exact MAXLEN). */
@@ -19,10 +23,8 @@ export interface RedisStoreOptions {
   log?: Log;
 }
 
-/** A command that takes longer fails (503) rather than holding a request. */
-const COMMAND_TIMEOUT_MS = 5000;
-/** Reconnect backoff cap: a Redis that comes back is used again within this. */
-const RECONNECT_MAX_MS = 2000;
+/** Redis Cluster: how long an append waits for replicas to confirm it (WAIT) before it fails (503). */
+const ACK_TIMEOUT_MS = 2000;
 /** How long a room's change channel stays subscribed after its last poll left. */
 const SIGNAL_LINGER_MS = 10_000;
 /** How often the store epoch is read again, to notice a Redis wiped while connected. */
@@ -78,17 +80,6 @@ function toMessage(room: string, [entryId, fields]: Entry): Message {
   return message;
 }
 
-/** The URL without its password, for messages. */
-export function safeUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return '(unparseable URL)';
-  }
-}
-
 /**
  * Keeps messages in Redis, one stream per room, so that any number of server
  * processes share one history and wake each other's polls. Key layout: see
@@ -97,6 +88,9 @@ export function safeUrl(url: string): string {
  * Commands are never queued or retried while Redis is away: they fail at once
  * with StoreUnavailableError (a 503), so a post is never acknowledged unless
  * Redis ran it, and never run twice behind the client's back.
+ *
+ * Runs on one Redis or on a Redis Cluster (`cluster`): a room's keys share
+ * its slot, and nothing else goes into one command or script with them.
  */
 export class RedisStore implements Store {
   private readonly epochKey: string;
@@ -106,16 +100,23 @@ export class RedisStore implements Store {
   private readonly presence: RedisPresence;
   private epochLoad?: Promise<string>;
   private readonly epochTimer: NodeJS.Timeout;
+  /** Replicas an append waits for (0: none, as on a single Redis). */
+  private readonly ackReplicas: number;
+  private readonly cmd: RedisClient;
+  private readonly sub: RedisClient;
 
   private constructor(
-    private readonly cmd: Redis,
-    private readonly sub: Redis,
+    private readonly clients: RedisClients,
     private readonly signals: RedisSignals,
     private readonly options: RedisStoreOptions,
   ) {
+    const { cmd } = clients;
+    this.cmd = cmd;
+    this.sub = clients.sub;
     this.epochKey = `${options.prefix}epoch`;
     this.probeKey = `${options.prefix}probe`;
     this.secretKey = `${options.prefix}secret`;
+    this.ackReplicas = options.cluster ? (options.ackReplicas ?? 1) : 0;
     this.rooms = new RedisRooms(cmd, options.prefix, (room) => roomKeys(options.prefix, room), (fn) => this.call(fn));
     this.presence = new RedisPresence(cmd, (room) => roomKeys(options.prefix, room), (fn) => this.call(fn));
     // After a reconnect (Redis may have restarted empty) and now and then, read
@@ -127,81 +128,33 @@ export class RedisStore implements Store {
   /**
    * The command connection, for state that every instance on this Redis
    * must share besides the store's (the posting rate limit), so that it
-   * needs no connection of its own. Closed with the store.
+   * needs no connection of its own. Closed with the store. A cluster client
+   * when the store is on a Redis Cluster: such state must keep each
+   * command's keys in one slot.
    */
-  get client(): Redis {
+  get client(): RedisClient {
     return this.cmd;
   }
 
-  /** Connects and checks the server; throws StoreOpenError with one line for the operator. */
+  /** Connects and checks the server (every master of a cluster); throws StoreOpenError with one line for the operator. */
   static async open(options: RedisStoreOptions): Promise<RedisStore> {
     if (!Number.isInteger(options.retention) || options.retention < 1) throw new RangeError('retention must be a positive integer');
     const where = safeUrl(options.url);
-    const connectionOptions: RedisOptions = {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      retryStrategy: (attempt) => Math.min(attempt * 200, RECONNECT_MAX_MS),
-    };
-    let cmd: Redis;
-    let sub: Redis;
-    try {
-      cmd = new Redis(options.url, { ...connectionOptions, connectionName: 'longpoll-chat' });
-      sub = new Redis(options.url, { ...connectionOptions, connectionName: 'longpoll-chat-signals', autoResubscribe: false });
-    } catch (err) {
-      throw new StoreOpenError(`REDIS_URL is not a usable Redis URL (${where}): ${(err as Error).message}`, { cause: err });
-    }
-
-    let lastError: Error | undefined;
-    const remember = (err: Error): void => {
-      lastError = err;
-    };
-    cmd.on('error', remember);
-    sub.on('error', remember);
-    try {
-      await Promise.all([cmd.connect(), sub.connect()]);
-      const info = await cmd.info('server');
-      const version = /redis_version:(\d+)\.(\d+)/.exec(info);
-      if (!version || Number(version[1]) < 7) {
-        throw new StoreOpenError(`Redis at ${where} is version ${version ? `${version[1]}.${version[2]}` : 'unknown'}; this server needs 7.0 or newer (sharded pub/sub)`);
-      }
-    } catch (err) {
-      cmd.disconnect();
-      sub.disconnect();
-      if (err instanceof StoreOpenError) throw err;
-      const reason = (lastError ?? (err as Error)).message;
-      if (/WRONGPASS|NOAUTH|NOPERM/.test(reason)) throw new StoreOpenError(`Redis at ${where} refused the credentials: ${reason}`, { cause: err });
-      throw new StoreOpenError(`cannot reach Redis at ${where}: ${reason}`, { cause: err });
-    } finally {
-      cmd.off('error', remember);
-      sub.off('error', remember);
-    }
-
+    const clients = await connect(options);
+    const { cmd, sub, appends } = clients;
     const log = options.log ?? silentLog;
     watch(cmd, 'commands', log);
     watch(sub, 'change signals', log);
-    const store = new RedisStore(cmd, sub, new RedisSignals(sub, SIGNAL_LINGER_MS), options);
+    if (appends !== cmd) watch(appends, 'appends', log);
+    const store = new RedisStore(clients, new RedisSignals(sub, SIGNAL_LINGER_MS), options);
     try {
       await store.epoch();
     } catch (err) {
       await store.close();
       throw new StoreOpenError(`cannot use Redis at ${where}: ${(err as Error).message}`, { cause: err });
     }
-    await store.warnAboutEviction(where, log);
+    await warnAboutEviction(cmd, where, log);
     return store;
-  }
-
-  /** Redis evicting keys under memory pressure would drop history silently; say so at start-up. */
-  private async warnAboutEviction(where: string, log: Log): Promise<void> {
-    try {
-      const [, policy] = (await this.cmd.config('GET', 'maxmemory-policy')) as string[];
-      if (policy !== undefined && policy !== 'noeviction') {
-        log.warn({ redis: where, policy }, `Redis at ${where} has maxmemory-policy ${policy}; it may evict chat history. Set it to noeviction, so that a full Redis refuses posts (503) instead.`);
-      }
-    } catch {
-      // Managed services often refuse CONFIG; nothing to check then.
-    }
   }
 
   /** The store epoch, created once for the whole prefix: what an empty room reports, and what a new room takes. */
@@ -228,17 +181,31 @@ export class RedisStore implements Store {
     }
   }
 
+  /**
+   * Appends a message (APPEND). On a Redis Cluster, whose replication is
+   * asynchronous, a master that fails right after running it could lose
+   * it; so the append is followed, on the same connection to the room's
+   * master, by WAIT for `ackReplicas` replicas, and resolves only when they
+   * confirmed it (for a duplicate, a write the script makes after finding
+   * the original, which replicas receive after the original). Fewer
+   * confirmations within ACK_TIMEOUT_MS is StoreUnavailableError: the
+   * message may be lost in a failover or kept, and a retry with the same
+   * clientMsgId answers with it or stores it, never twice.
+   */
   async append(room: string, draft: Draft, now: number): Promise<AppendResult> {
     const storeEpoch = await this.epoch();
     const keys = roomKeys(this.options.prefix, room);
     const id = nanoid();
-    const reply = (await this.call(() =>
-      APPEND.run(
-        this.cmd,
-        [keys.meta, keys.log, keys.ids, keys.signal],
-        [storeEpoch, this.options.retention, id, draft.author, draft.text, now, draft.clientMsgId ?? '', draft.authorId ?? ''],
-      ),
-    )) as [1, string, number] | [0, string, string, string[]];
+    const scriptKeys = [keys.meta, keys.log, keys.ids, keys.signal];
+    const args = [storeEpoch, this.options.retention, id, draft.author, draft.text, now, draft.clientMsgId ?? '', draft.authorId ?? ''];
+    const reply = (await this.call(async () => {
+      if (this.ackReplicas === 0) return APPEND.run(this.cmd, scriptKeys, args);
+      const [result, replicas] = await APPEND.runThenWait(this.clients.appends, scriptKeys, [...args, 'replicate'], this.ackReplicas, ACK_TIMEOUT_MS);
+      if (replicas < this.ackReplicas) {
+        throw new StoreUnavailableError(`Redis: ${replicas} of ${this.ackReplicas} replica(s) confirmed the message within ${ACK_TIMEOUT_MS} ms; it may be lost in a failover, so retry it`);
+      }
+      return result;
+    })) as [1, string, number] | [0, string, string, string[]];
     if (reply[0] === 0) return { message: toMessage(room, [reply[2], reply[3]]), duplicate: true };
     const message: Message = { seq: reply[2], id, room, author: draft.author, text: draft.text, ts: now };
     if (draft.authorId !== undefined) message.authorId = draft.authorId;
@@ -307,17 +274,20 @@ export class RedisStore implements Store {
     this.epochLoad = Promise.resolve(epoch);
     const { prefix } = this.options;
     const metaSuffix = ':meta';
-    let cursor = '0';
-    do {
-      const [next, metas] = await this.call(() => this.cmd.scan(cursor, 'MATCH', `${prefix}{*}${metaSuffix}`, 'COUNT', SCAN_COUNT));
-      await Promise.all(
-        metas.map((meta) => {
-          const { signal } = roomKeys(prefix, meta.slice(prefix.length + 1, -metaSuffix.length - 1));
-          return this.call(() => RENEW_EPOCH.run(this.cmd, [meta, signal], [epoch]));
-        }),
-      );
-      cursor = next;
-    } while (cursor !== '0');
+    // SCAN sees one server's keys: on a cluster, every master's in turn.
+    for (const node of masters(this.cmd)) {
+      let cursor = '0';
+      do {
+        const [next, metas] = await this.call(() => node.scan(cursor, 'MATCH', `${prefix}{*}${metaSuffix}`, 'COUNT', SCAN_COUNT));
+        await Promise.all(
+          metas.map((meta) => {
+            const { signal } = roomKeys(prefix, meta.slice(prefix.length + 1, -metaSuffix.length - 1));
+            return this.call(() => RENEW_EPOCH.run(this.cmd, [meta, signal], [epoch]));
+          }),
+        );
+        cursor = next;
+      } while (cursor !== '0');
+    }
     return epoch;
   }
 
@@ -366,13 +336,14 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     clearInterval(this.epochTimer);
     this.signals.close();
-    for (const conn of [this.cmd, this.sub]) {
+    const all = distinct(this.clients);
+    for (const conn of all) {
       // Closing on purpose is not a loss to report, and must not wake anything.
       conn.removeAllListeners();
       conn.on('error', () => {});
     }
     await Promise.all(
-      [this.cmd, this.sub].map((conn) =>
+      all.map((conn) =>
         conn.quit().then(
           () => undefined,
           () => conn.disconnect(),
@@ -380,21 +351,4 @@ export class RedisStore implements Store {
       ),
     );
   }
-}
-
-/** Reports a connection's losses and recoveries once each, not at every reconnect attempt. */
-function watch(conn: Redis, role: string, log: Log): void {
-  let down = false;
-  const lost = (reason: string): void => {
-    if (down) return;
-    down = true;
-    log.warn({ cause: reason }, `Redis connection (${role}) lost; reconnecting`);
-  };
-  conn.on('error', (err: Error) => lost(err.message));
-  conn.on('close', () => lost('connection closed'));
-  conn.on('ready', () => {
-    if (!down) return;
-    down = false;
-    log.info({}, `Redis connection (${role}) restored`);
-  });
 }

@@ -35,6 +35,16 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reaches a Redis Cluster through one or more seed nodes, acknowledging posts a replica has', () => {
+    expect(DEFAULTS).toMatchObject({ redisCluster: false, redisAckReplicas: 1 });
+    expect(loadConfig(['--store', 'redis', '--redis-cluster', '--redis-url', 'redis://a:7000, rediss://u:p@b:7001'], {})).toMatchObject({
+      redisCluster: true,
+      redisUrl: 'redis://a:7000,rediss://u:p@b:7001',
+      redisAckReplicas: 1,
+    });
+    expect(loadConfig([], { REDIS_CLUSTER: 'on', REDIS_ACK_REPLICAS: '0' })).toMatchObject({ redisCluster: true, redisAckReplicas: 0 });
+  });
+
   it('signs users in: guest sessions on, anonymous posts off, tokens for 24 h, unless told otherwise', () => {
     expect(DEFAULTS).toMatchObject({ guestSessions: true, anonymousPosts: false, requireAuthToRead: false, sessionLifetime: 86_400, authSecret: '', authPublicKey: '' });
     // A switch alone turns it on; a value after it is taken when it is one.
@@ -95,6 +105,9 @@ describe('loadConfig', () => {
     [['--redis-url', 'http://cache:6379'], {}, /^--redis-url must start with redis:\/\/ or rediss:\/\//],
     [[], { REDIS_URL: 'localhost' }, /^REDIS_URL must be a URL/],
     [['--redis-prefix', 'chat:{x}:'], {}, /^--redis-prefix must be 1 to 64 letters/],
+    [['--redis-url', 'redis://a:7000,redis://b:7001'], {}, /^--redis-url names several servers, which only a Redis Cluster has; add --redis-cluster/],
+    [['--redis-cluster', '--redis-url', 'redis://a:7000,b:7001'], {}, /^--redis-url must start with redis:\/\/ or rediss:\/\/ \(each URL, when several\)/],
+    [['--redis-ack-replicas', '2'], {}, /^--redis-ack-replicas applies to a Redis Cluster only/],
     [['--retention-age', 'a week'], {}, /^--retention-age must be a duration such as/],
     [['--store', 'redis', '--retention-age', '1d'], {}, /^--retention-age applies to the sqlite store only; the redis store keeps messages by count/],
     [[], { PORT: '70000' }, /^PORT must be/],

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { RedisStore, safeUrl } from '../../src/stores/redis-store.js';
+import { safeUrl } from '../../src/stores/redis-connect.js';
+import { RedisStore } from '../../src/stores/redis-store.js';
 import { SqliteStore } from '../../src/stores/sqlite-store.js';
 import { startServerProcess } from '../helpers/processes.js';
 
