@@ -10,6 +10,12 @@ const EXPIRY_READ_MIN_MS = 100;
  * of its earliest entry; a read in flight, shared by every caller meanwhile;
  * and the timer that fires when the earliest entry ends, which no signal
  * announces.
+ *
+ * Syncs parked with the last read's state learn of a change only through the
+ * room: by a signal, or by the owner's `changed` callback for a change no
+ * signal announced. That callback comes from the timer, or from a read that
+ * finds the lists changed under the same signal (an entry ended before the
+ * timer fired, and that read clears the timer).
  */
 export class RoomPresence {
   /** The lists as last read, serialized once for every sync that gets them. */
@@ -21,12 +27,15 @@ export class RoomPresence {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  /** `expired` is called when an entry read ends (ms clock `now`). */
+  /**
+   * `changed` is called when the lists may have changed with no signal to say
+   * so: an entry read has ended (ms clock `now`), or a read found them changed.
+   */
   constructor(
     private readonly store: Store,
     private readonly room: string,
     private readonly now: () => number,
-    private readonly expired: () => void,
+    private readonly changed: () => void,
   ) {}
 
   /**
@@ -43,10 +52,13 @@ export class RoomPresence {
       const fresh = presenceView(snapshot);
       // An older read finishing late must not replace what a newer one found.
       if (this.readingSignals !== signals) return this.view ?? fresh;
-      this.view = view?.state === fresh.state && view.nextExpiry === fresh.nextExpiry ? view : fresh;
+      const cached = this.view;
+      const unsignalled = cached !== undefined && this.viewSignals === signals && cached.state !== fresh.state;
+      this.view = cached?.state === fresh.state && cached.nextExpiry === fresh.nextExpiry ? cached : fresh;
       this.viewSignals = signals;
       this.reading = undefined;
       this.arm(fresh.nextExpiry);
+      if (unsignalled && !this.stopped) this.changed();
       return this.view;
     });
     this.reading = reading;
@@ -69,7 +81,7 @@ export class RoomPresence {
     if (nextExpiry === undefined || this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.expired();
+      this.changed();
     }, Math.max(EXPIRY_READ_MIN_MS, nextExpiry - this.now()));
   }
 }
