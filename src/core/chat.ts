@@ -1,7 +1,7 @@
 import type { Caller } from './access.js';
 import { beforeAnswer, tailAnswer, type PollAnswer } from './answer.js';
 import { ChatError } from './errors.js';
-import { PollHub, type Deliver, type HubObserver, type Poll, type PollRequest } from './poll-hub.js';
+import { PollHub, type Deliver, type HubObserver, type Poll, type PollRequest, type WakeProgress } from './poll-hub.js';
 import { OnlineTracker, TYPING_MS } from './presence.js';
 import { PrivateRooms, roomNotFound } from './rooms.js';
 import { StoreUnavailableError, type Store } from './store.js';
@@ -216,7 +216,7 @@ export class Chat {
     request: { rooms: readonly Omit<SyncRoom, 'member' | 'denied'>[]; limit: number; timeoutMs: number },
     caller: Caller | undefined,
     client: SyncClient | undefined,
-    deliver: (result: SyncResult | 'superseded' | Error) => void,
+    deliver: (result: SyncResult | 'superseded' | Error, progress?: WakeProgress) => void,
   ): Poll {
     this.assertOpen();
     this.checkSignedIn(caller);

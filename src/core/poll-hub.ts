@@ -1,4 +1,5 @@
 import { afterAnswer, tailAnswer, timeoutAnswer, type Outcome, type PollAnswer } from './answer.js';
+import { RecentAnswers } from './recent-answers.js';
 import type { DeliverSync, SyncRequest, SyncResult, SyncRoom } from './sync.js';
 import { ChatError } from './errors.js';
 import { PRESENCE_LIST_LIMIT, presenceView, type OnlineTracker, type PresenceView } from './presence.js';
@@ -212,6 +213,7 @@ interface RoomEntry {
  */
 export class PollHub {
   private readonly rooms = new Map<string, RoomEntry>();
+  private readonly recentAnswers = new RecentAnswers();
   private active = 0;
   private parkedCount = 0;
   private parkedSyncs = 0;
@@ -299,23 +301,32 @@ export class PollHub {
     const finish = (result?: 'end' | Error): void => {
       if (done) return;
       done = true;
+      clearTimeout(ageTimer);
       current?.cancel();
       this.active--;
       this.openStreams--;
       if (result) deliver(result, () => {});
     };
+    const ageTimer = setTimeout(() => finish('end'), request.maxAgeMs);
     const next = (): void => {
       if (done) return;
       const left = endsAt - this.now();
       if (left <= 0 || this.closing || cursors.size === 0) return finish('end');
       const sync = { rooms: cursors.syncRooms(), limit: request.limit, timeoutMs: left, user: request.user };
-      current = this.openSync(sync, (result) => {
+      current = this.openSync(sync, (result, progress) => {
         current = undefined;
         if (done) return;
         if (result instanceof Error) return finish(result);
-        // Nothing: the stream's age ran out, or the hub is closing; next() ends it either way.
+        // Nothing: the hub is closing; next() ends it.
         if (result.size === 0) return next();
-        deliver(cursors.apply(result), next);
+        // In a sliced wake-up, the next sync waits for the rest of the group's
+        // answers, as a re-poll does (WakeProgress), besides the transport.
+        let waits = progress ? 2 : 1;
+        const ready = (): void => {
+          if (--waits === 0) next();
+        };
+        progress?.whenDone(ready);
+        deliver(cursors.apply(result), ready);
       }, true);
     };
     next();
@@ -357,8 +368,11 @@ export class PollHub {
     if (sync.urgent || request.timeoutMs === 0 || this.closing) return this.endSync(sync, sync.found);
     sync.parked = true;
     this.parkedCount++;
-    if (!sync.inStream) this.parkedSyncs++;
-    sync.timer = setTimeout(() => this.endSync(sync, sync.found), request.timeoutMs);
+    // A stream's age is its own timer's: one timer a stream rather than one an event.
+    if (!sync.inStream) {
+      this.parkedSyncs++;
+      sync.timer = setTimeout(() => this.endSync(sync, sync.found), request.timeoutMs);
+    }
     if (sync.found.size > 0) this.foldPresence(sync);
   }
 
@@ -378,7 +392,7 @@ export class PollHub {
     }
     if (after === undefined) return this.joinPart(sync, cursor, request);
     if (sync.done) return;
-    const part = this.waiter(this.acquire(room), (result) => this.partAnswered(sync, part, result), '');
+    const part = this.waiter(this.acquire(room), (result, progress) => this.partAnswered(sync, part, result, progress), '');
     part.sync = sync;
     part.state = state;
     sync.parts.push(part);
@@ -402,7 +416,7 @@ export class PollHub {
   }
 
   /** A part's answer: reported at once once the sync is parked, collected while it starts. */
-  private partAnswered(sync: Sync, part: Waiter, result: PollAnswer | Error): void {
+  private partAnswered(sync: Sync, part: Waiter, result: PollAnswer | Error, progress: WakeProgress | undefined): void {
     if (sync.done) return;
     const { room } = part.entry;
     sync.urgent = true;
@@ -411,7 +425,7 @@ export class PollHub {
     // Only a hub closing answers a part as timed out: the sync ends as if its own timeout fired.
     else if (result.outcome === 'timeout') return this.endSync(sync, sync.found);
     else sync.found.set(room, { answer: result, presence: this.changedPresence(part) });
-    if (!sync.starting) this.endSync(sync, sync.found);
+    if (!sync.starting) this.endSync(sync, sync.found, progress);
   }
 
   /** The room's presence as last read, when it differs from what the part's client has. */
@@ -446,7 +460,7 @@ export class PollHub {
   }
 
   /** Ends a sync, unparking every part, and delivers `result` when given (none when cancelled). */
-  private endSync(sync: Sync, result?: SyncResult | Error): void {
+  private endSync(sync: Sync, result?: SyncResult | Error, progress?: WakeProgress): void {
     if (sync.done) return;
     sync.done = true;
     clearTimeout(sync.timer);
@@ -457,7 +471,7 @@ export class PollHub {
     }
     if (!sync.inStream) this.active--;
     for (const part of sync.parts) this.settle(part);
-    if (result) sync.deliver(result);
+    if (result) sync.deliver(result, progress);
   }
 
   /**
@@ -483,7 +497,11 @@ export class PollHub {
         return ANSWERED;
       }
       if (!slice || (cursorEpoch !== undefined && cursorEpoch !== slice.epoch) || after > slice.head) return undefined;
-      answer = afterAnswer(room, after, slice);
+      answer = this.recentAnswers.get(room, after, limit, slice);
+      if (!answer) {
+        answer = afterAnswer(room, after, slice);
+        if (answer) this.recentAnswers.set(room, after, limit, slice, answer);
+      }
       if (answer && entry && entry.answers.size < CACHED_ANSWERS_PER_ROOM) entry.answers.set(key, answer);
       epoch = slice.epoch;
     }

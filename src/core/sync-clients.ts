@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { Poll } from './poll-hub.js';
+import type { Poll, WakeProgress } from './poll-hub.js';
 import type { DeliverSync, SyncResult } from './sync.js';
 
 /** Who holds a sync: a browser's or program's id and the number of its sync (protocol "One poll for many rooms"). */
@@ -37,7 +37,7 @@ export class SyncClients {
    */
   start(
     client: { id: string; seq: number; user: string | undefined } | undefined,
-    deliver: (result: SyncResult | 'superseded' | Error) => void,
+    deliver: (result: SyncResult | 'superseded' | Error, progress?: WakeProgress) => void,
     start: (deliver: DeliverSync) => Poll,
   ): Poll {
     if (!client) return start(deliver);
@@ -54,9 +54,9 @@ export class SyncClients {
     const done = (): void => {
       entry.supersede = undefined;
     };
-    const poll = start((result) => {
+    const poll = start((result, progress) => {
       done();
-      deliver(result);
+      deliver(result, progress);
     });
     entry.supersede = () => {
       done();

@@ -2,6 +2,7 @@ import type { PollAnswer } from './answer.js';
 import type { ChatError } from './errors.js';
 import type { PresenceView } from './presence.js';
 import type { User } from './types.js';
+import type { WakeProgress } from './poll-hub.js';
 
 /** One room of a sync, as the hub takes it (protocol "One poll for many rooms"). */
 export interface SyncRoom {
@@ -43,5 +44,8 @@ export interface RoomReport {
 /** What a sync is answered with: every room that has something to report. Empty when the hold ran out. */
 export type SyncResult = Map<string, RoomReport>;
 
-/** Receives a sync's result, or the error that ended it (the store failing); called at most once. */
-export type DeliverSync = (result: SyncResult | Error) => void;
+/**
+ * Receives a sync's result, or the error that ended it (the store failing); called at most once.
+ * `progress` comes with a result given in the middle of a sliced wake-up (see WakeProgress).
+ */
+export type DeliverSync = (result: SyncResult | Error, progress?: WakeProgress) => void;

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Chat } from '../core/chat.js';
-import type { Poll } from '../core/poll-hub.js';
+import type { Poll, WakeProgress } from '../core/poll-hub.js';
 
 /**
  * Cancels a held poll or sync when its client goes away before the answer,
@@ -16,4 +17,16 @@ export function cancelWhenGone(chat: Chat, req: IncomingMessage, res: ServerResp
   });
   // A client gone before the listener was attached would never say so.
   if (req.socket.destroyed) held.cancel();
+}
+
+/**
+ * Reads nothing more from an answered client until the wake-up that answered
+ * it is over: its next poll then waits in the kernel rather than being parsed
+ * in between the slices of the wake-up. A socket Node itself has paused (for
+ * its own flow control) is left to Node.
+ */
+export function holdReading(socket: Socket, progress: WakeProgress): void {
+  if (socket.isPaused()) return;
+  socket.pause();
+  progress.whenDone(() => socket.resume());
 }

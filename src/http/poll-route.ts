@@ -1,11 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Tokens } from '../auth/tokens.js';
 import type { PollAnswer } from '../core/answer.js';
 import type { Chat } from '../core/chat.js';
-import type { WakeProgress } from '../core/poll-hub.js';
 import { callerOf } from './auth.js';
-import { cancelWhenGone } from './held.js';
+import { cancelWhenGone, holdReading } from './held.js';
 import { pollParams, type PollLimits, type PollQuery } from './params.js';
 import { sendBytes } from './respond.js';
 
@@ -47,16 +45,4 @@ export function pollRoute(chat: Chat, limits: PollLimits, tokens: Tokens): PollR
     });
     cancelWhenGone(chat, req, res, held);
   };
-}
-
-/**
- * Reads nothing more from an answered client until the wake-up that answered
- * it is over: its next poll then waits in the kernel rather than being parsed
- * in between the slices of the wake-up. A socket Node itself has paused (for
- * its own flow control) is left to Node.
- */
-function holdReading(socket: Socket, progress: WakeProgress): void {
-  if (socket.isPaused()) return;
-  socket.pause();
-  progress.whenDone(() => socket.resume());
 }

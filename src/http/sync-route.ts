@@ -7,7 +7,7 @@ import type { SyncResult, SyncRoom } from '../core/sync.js';
 import { checkRoom } from '../core/validate.js';
 import { callerOf } from './auth.js';
 import { readBody } from './body.js';
-import { cancelWhenGone } from './held.js';
+import { cancelWhenGone, holdReading } from './held.js';
 import { methodNotAllowed } from './errors.js';
 import { DEFAULT_LIMIT, MAX_EPOCH_LENGTH, MAX_LIMIT, type PollLimits } from './params.js';
 import { sendBytes } from './respond.js';
@@ -107,10 +107,11 @@ export function syncRoute(router: Router, chat: Chat, options: SyncRouteOptions)
       const body = await readBody(req, res, options.bodyLimit);
       const caller = await callerOf(options.tokens, req, body);
       const params = syncParams(body, options);
-      const held = chat.sync(params, caller, params.client, (result) => {
+      const held = chat.sync(params, caller, params.client, (result, progress) => {
         if (result instanceof Error) return next(result);
         if (chat.isClosing) res.setHeader('Connection', 'close');
         sendBytes(res, 200, result === 'superseded' ? SUPERSEDED : syncBytes(result, params.timeout));
+        if (progress) holdReading(req.socket, progress);
       });
       cancelWhenGone(chat, req, res, held);
     })

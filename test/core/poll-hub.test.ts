@@ -378,6 +378,20 @@ describe('PollHub with a store that answers at once', () => {
     expect(third.body.messages.map((m) => m.text)).toEqual(['a', 'b', 'c']);
   });
 
+  it('gives the polls answered at once the same answer while nobody waits in the room, until the room changes', async () => {
+    const store = new ProbeStore(100, { now: true });
+    const { hub, poll } = setup(store);
+    await store.append('r', draft('a'), 1);
+    const first = await poll({ after: 0 }).answer();
+    const second = await poll({ after: 0 }).answer();
+    expect(hub.parked).toBe(0);
+    expect(second).toBe(first);
+    await store.append('r', draft('b'), 2);
+    const third = await poll({ after: 0 }).answer();
+    expect(third).not.toBe(first);
+    expect(third.body.messages.map((m) => m.text)).toEqual(['a', 'b']);
+  });
+
   it('keeps only a few answers per room between changes, however many cursors are asked for', async () => {
     const store = new ProbeStore(100, { now: true });
     const { poll } = setup(store);
@@ -611,6 +625,28 @@ describe.each([
     await vi.waitFor(() => expect(s.batches).toHaveLength(2));
     expect(textsOf(s.batches[1]!)).toHaveLength(20);
     s.handle.cancel();
+  });
+
+  it('in a sliced wake-up, parks again only once the whole group has its events, so no stream waits behind another\'s next read', async () => {
+    const store = new ProbeStore(100, { now });
+    const hub = new PollHub(store, { capacity: 10, retryAfter: 3, wakeSlice: 2 });
+    /** hub.parked as each stream got its event: none of those answered may be parked again yet. */
+    const parkedAtDelivery: number[] = [];
+    const streams = Array.from({ length: 5 }, () =>
+      hub.stream({ rooms: [{ room: 'a', after: 0, state: NOBODY }], limit: 100, maxAgeMs: 60_000 }, (result, next) => {
+        if (Array.isArray(result)) parkedAtDelivery.push(hub.parked);
+        next();
+      }),
+    );
+    await vi.waitFor(() => expect(hub.parked).toBe(5));
+    await store.append('a', draft('one'), 1);
+    await vi.waitFor(() => expect(parkedAtDelivery).toHaveLength(5));
+    expect(parkedAtDelivery).toEqual([4, 3, 2, 1, 0]);
+    await vi.waitFor(() => expect(hub.parked).toBe(5));
+    await store.append('a', draft('two'), 2);
+    await vi.waitFor(() => expect(parkedAtDelivery).toHaveLength(10));
+    for (const stream of streams) stream.cancel();
+    expect(hub.parked).toBe(0);
   });
 
   it('stops following a room reported not_found, and ends when none is left', async () => {
