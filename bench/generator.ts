@@ -1,8 +1,8 @@
 // The load generator: runs one scenario against one server and prints its
 // result as one JSON line. A process of its own, so that its CPU and the
 // server's are measured apart. Started by bench/run.ts.
-import { readFileSync } from 'node:fs';
 import { Connection } from './http-client.js';
+import { expectStatus, inBatches, procCpuSeconds, procRssBytes, quantile, sleep, until } from './measure.js';
 
 export type Scenario = 'fanout' | 'throughput' | 'idle';
 
@@ -61,10 +61,6 @@ interface Protocol {
   /** Resolves to the k of every message in the answer, and moves the cursor on. */
   poll(conn: Connection, cursor: Cursor, hold: number): Promise<number[]>;
   publish(conn: Connection, publisher: Cursor, k: number): Promise<void>;
-}
-
-function expectStatus(res: { status: number; body: string }, status: number): void {
-  if (res.status !== status) throw new Error(`expected ${status}, got ${res.status}: ${res.body.slice(0, 200)}`);
 }
 
 const ROOM = '/api/rooms/bench/messages';
@@ -129,36 +125,6 @@ interface Poller {
   next: number;
   /** Ks skipped over, in case they still come (out of order). */
   missing: Set<number>;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits until `cond` holds, or `ms` have passed; says which. */
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) return false;
-    await sleep(1);
-  }
-  return true;
-}
-
-function procCpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function procRssBytes(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
-}
-
-const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-
-/** Runs `fn` on every item, `width` at a time. */
-async function inBatches<T, R>(items: readonly T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += width) out.push(...(await Promise.all(items.slice(i, i + width).map(fn))));
-  return out;
 }
 
 async function run(job: Job): Promise<Result> {
