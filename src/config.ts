@@ -96,6 +96,8 @@ interface Setting<K extends keyof Config> {
   shown?: string;
   /** A value never echoed back (in an error about it); a secret. */
   secret?: boolean;
+  /** How the value is echoed back in an error about it, when not as given (a URL's password masked). */
+  echo?(raw: string): string;
   /** A switch: the flag alone turns it on. */
   switch?: boolean;
   help: string;
@@ -197,8 +199,14 @@ function redisUrl(raw: string): string {
       throw new ConfigError('must be a URL such as redis://127.0.0.1:6379 or rediss://user:password@host:6380/0 (with --redis-cluster, one or more, comma-separated)');
     }
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError('must start with redis:// or rediss:// (each URL, when several)');
+    if (!/^\/?[0-9]*$/.test(url.pathname)) throw new ConfigError('may end in a database number only, such as /0');
   }
   return redisUrls(raw).join(',');
+}
+
+/** The URLs with every password masked, also in parts that are not URLs at all. */
+function withoutPasswords(raw: string): string {
+  return raw.replace(/(\/\/[^/@:,]*:)[^/@,]*@/g, '$1***@');
 }
 
 function redisPrefix(raw: string): string {
@@ -238,7 +246,7 @@ const SETTINGS: { [K in keyof Config]: Setting<K> }[keyof Config][] = [
   { key: 'wakeSlice', flag: 'wake-slice', env: 'WAKE_SLICE', default: DEFAULT_WAKE_SLICE, help: 'answer a room\'s woken polls this many at a time, batching posts that arrive meanwhile (0: all at once)', parse: number(0, 10_000_000, { integer: true }) },
   { key: 'store', flag: 'store', env: 'STORE', default: 'sqlite', help: 'where messages live: sqlite (a file, kept across restarts), redis (shared by several instances) or memory (lost on restart)', parse: oneOf(STORE_KINDS) },
   { key: 'sqlitePath', flag: 'sqlite-path', env: 'SQLITE_PATH', default: 'data/chat.db', help: 'the SQLite database file (its directory is created)', parse: filePath },
-  { key: 'redisUrl', flag: 'redis-url', env: 'REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis server, as redis:// or rediss:// with credentials if any; with --redis-cluster, one or more nodes, comma-separated', parse: redisUrl },
+  { key: 'redisUrl', flag: 'redis-url', env: 'REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis server, as redis:// or rediss:// with credentials if any; with --redis-cluster, one or more nodes, comma-separated', parse: redisUrl, echo: withoutPasswords },
   { key: 'redisCluster', flag: 'redis-cluster', env: 'REDIS_CLUSTER', default: false, shown: 'off', switch: true, help: 'Redis is a Redis Cluster: --redis-url names one or more of its nodes, comma-separated (on or off)', parse: onOff },
   { key: 'redisAckReplicas', flag: 'redis-ack-replicas', env: 'REDIS_ACK_REPLICAS', default: 1, help: 'Redis Cluster: replicas that must have a post before it is answered 201 (0: its master alone)', parse: number(0, 16, { integer: true }) },
   { key: 'redisPrefix', flag: 'redis-prefix', env: 'REDIS_PREFIX', default: 'chat:', help: 'starts every Redis key and channel name of this deployment', parse: redisPrefix },
@@ -299,7 +307,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
       config[setting.key] = setting.parse(raw);
     } catch (err) {
       const source = fromFlag !== undefined ? `--${setting.flag}` : setting.env;
-      throw new ConfigError(`${source} ${(err as Error).message}${setting.secret ? '' : `; got "${raw}"`}`);
+      throw new ConfigError(`${source} ${(err as Error).message}${setting.secret ? '' : `; got "${setting.echo?.(raw) ?? raw}"`}`);
     }
     given.add(setting.key);
   }

@@ -11,7 +11,7 @@ import { createRequestListener } from './http/app.js';
 import { Metrics } from './http/metrics.js';
 import { answerAsJson } from './http/node-answers.js';
 import { TICKETS, TICKET_USES, TYPING, TYPING_LIMIT, postLimiter } from './http/rate-limit.js';
-import { createLog, type Log } from './log.js';
+import { createLog, warnRepeated, type Log } from './log.js';
 import { openStore } from './stores/open.js';
 import { RedisStore } from './stores/redis-store.js';
 
@@ -89,7 +89,7 @@ export async function startServer(config: Config, parts: ServerParts = {}): Prom
     requireAuthToRead: config.requireAuthToRead,
     directKey,
     onlineWindowMs: config.onlineWindow * 1000,
-    onPresenceError: (err) => log.warn({ err }, 'a presence write failed; the next poll of that user writes it again'),
+    onPresenceError: (err) => warnRepeated(log, 'a presence write failed; the next poll of that user writes it again', err),
   });
   const rate = { perSecond: config.postRate, burst: config.postBurst };
 

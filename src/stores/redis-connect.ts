@@ -195,6 +195,26 @@ export async function warnAboutEviction(redis: RedisClient, where: string, log: 
 }
 
 /**
+ * A master with fewer replicas than each append waits for refuses every post
+ * to its rooms (503 after the WAIT): say so at start-up, for each such master.
+ * A replica that is only down for a while shows here too, as it fails posts too.
+ */
+export async function warnAboutReplicas(redis: RedisClient, ackReplicas: number, where: string, log: Log): Promise<void> {
+  if (!(redis instanceof Cluster) || ackReplicas === 0) return;
+  for (const node of masters(redis)) {
+    try {
+      const replicas = Number(/connected_slaves:(\d+)/.exec(await node.info('replication'))?.[1] ?? NaN);
+      if (replicas < ackReplicas) {
+        const at = `${nodeName(node)} (of ${where})`;
+        log.warn({ redis: at, replicas, ackReplicas }, `Redis at ${at} has ${replicas} replica(s) connected and posts wait for ${ackReplicas} (--redis-ack-replicas): posts to its rooms are refused (503) until it has ${ackReplicas}`);
+      }
+    } catch {
+      // Unreadable now: the posts themselves will say.
+    }
+  }
+}
+
+/**
  * Reports a client's losses and recoveries once each, not at every reconnect
  * attempt.
  */

@@ -3,7 +3,7 @@ import { nanoid } from 'nanoid';
 import { StoreOpenError, StoreUnavailableError, type ChangeListener, type Store } from '../core/store.js';
 import type { AppendResult, Draft, Message, PresenceSnapshot, RoomRecord, RoomState, Slice, User } from '../core/types.js';
 import { silentLog, type Log } from '../log.js';
-import { connect, distinct, masters, safeUrl, warnAboutEviction, watch, type RedisClient, type RedisClients, type RedisTarget } from './redis-connect.js';
+import { connect, distinct, masters, safeUrl, warnAboutEviction, warnAboutReplicas, watch, type RedisClient, type RedisClients, type RedisTarget } from './redis-connect.js';
 import { RedisPresence } from './redis-presence.js';
 import { RedisRooms } from './redis-rooms.js';
 import { APPEND, READ, RENEW_EPOCH } from './redis-scripts.js';
@@ -99,6 +99,8 @@ export class RedisStore implements Store {
   private readonly rooms: RedisRooms;
   private readonly presence: RedisPresence;
   private epochLoad?: Promise<string>;
+  /** The epoch the last successful read found. */
+  private lastEpoch?: string;
   private readonly epochTimer: NodeJS.Timeout;
   /** Replicas an append waits for (0: none, as on a single Redis). */
   private readonly ackReplicas: number;
@@ -154,17 +156,26 @@ export class RedisStore implements Store {
       throw new StoreOpenError(`cannot use Redis at ${where}: ${(err as Error).message}`, { cause: err });
     }
     await warnAboutEviction(cmd, where, log);
+    await warnAboutReplicas(cmd, store.ackReplicas, where, log);
     return store;
   }
 
-  /** The store epoch, created once for the whole prefix: what an empty room reports, and what a new room takes. */
+  /**
+   * The store epoch, created once for the whole prefix: what an empty room
+   * reports, and what a new room takes. Read again now and then; when that
+   * read fails after one succeeded, the epoch last read stands: on a cluster
+   * the epoch's key lives on one master, and its failover must not stop the
+   * rooms of every other master (on a single Redis nothing works meanwhile
+   * anyway, and the read after reconnecting is what notices a wiped Redis).
+   */
   private epoch(): Promise<string> {
     this.epochLoad ??= this.call(async () => {
       const fresh = nanoid(12);
       const existing = await this.cmd.set(this.epochKey, fresh, 'NX', 'GET');
-      return existing ?? fresh;
+      return (this.lastEpoch = existing ?? fresh);
     }).catch((err: unknown) => {
       this.epochLoad = undefined;
+      if (this.lastEpoch !== undefined) return this.lastEpoch;
       throw err;
     });
     return this.epochLoad;
@@ -271,7 +282,7 @@ export class RedisStore implements Store {
   async newEpoch(): Promise<string> {
     const epoch = nanoid(12);
     await this.call(() => this.cmd.set(this.epochKey, epoch));
-    this.epochLoad = Promise.resolve(epoch);
+    this.epochLoad = Promise.resolve((this.lastEpoch = epoch));
     const { prefix } = this.options;
     const metaSuffix = ':meta';
     // SCAN sees one server's keys: on a cluster, every master's in turn.

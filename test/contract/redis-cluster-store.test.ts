@@ -117,6 +117,15 @@ describe.skipIf(env.skipCluster)('redis store on a Redis Cluster', () => {
     expect((await store.append('acked', draft('needs two', 'k2'), 4)).duplicate).toBe(true);
   });
 
+  it('warns at start-up of every master with fewer replicas than each post waits for', async () => {
+    const warnings: string[] = [];
+    const log = { info() {}, error() {}, warn: (_fields: object, message: string) => void warnings.push(message) };
+    const store = await RedisStore.open({ url: cluster.url, cluster: true, ackReplicas: 2, prefix: newPrefix(), retention: 10, log });
+    await store.close();
+    const replicas = warnings.filter((line) => /has 1 replica\(s\) connected and posts wait for 2 \(--redis-ack-replicas\)/.test(line));
+    expect(replicas).toHaveLength(3);
+  });
+
   it('refuses, with one line, a cluster node without --redis-cluster and a database other than 0', async () => {
     const seed = cluster.url.split(',')[0]!;
     await expect(RedisStore.open({ url: seed, prefix: newPrefix(), retention: 10 })).rejects.toThrow(
