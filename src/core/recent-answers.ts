@@ -44,8 +44,7 @@ export class RecentAnswers {
   /** The answer kept for a cursor (`after`, `limit`) while the room is in `state`, if any. */
   get(room: string, after: number, limit: number, state: RoomState): PollAnswer | undefined {
     const entry = this.rooms.get(room);
-    if (!entry || entry.head !== state.head || entry.epoch !== state.epoch || entry.oldest !== state.oldest) return undefined;
-    return entry.answers.get(`${after}:${limit}`);
+    return entry && sameState(entry, state) ? entry.answers.get(`${after}:${limit}`) : undefined;
   }
 
   /** Keeps `answer`, serializing it now: it is about to be sent anyway. */
@@ -53,7 +52,7 @@ export class RecentAnswers {
     const size = answer.bytes.length;
     if (size > MAX_BYTES / 16) return;
     let entry = this.rooms.get(room);
-    if (entry && (entry.head !== state.head || entry.epoch !== state.epoch || entry.oldest !== state.oldest)) {
+    if (entry && !sameState(entry, state)) {
       this.drop(room, entry);
       entry = undefined;
     }
@@ -78,4 +77,8 @@ export class RecentAnswers {
     this.rooms.delete(room);
     this.bytes -= entry.bytes;
   }
+}
+
+function sameState(a: RoomState, b: RoomState): boolean {
+  return a.head === b.head && a.epoch === b.epoch && a.oldest === b.oldest;
 }
